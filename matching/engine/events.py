@@ -1,0 +1,132 @@
+"""Events the order book emits: immutable named tuples of ints and strs, ready to persist as they are.
+
+Every command returns its events in the order they happened. Prices are integer ticks and quantities
+integer lots (see matching.engine.grid for the Decimal conversion). A persistence layer applies them
+in order; replaying the same commands on the same book state yields the same events.
+"""
+
+from typing import NamedTuple
+
+
+class Accepted(NamedTuple):
+    """The book took a submitted order (status new). Always the first event of a successful submit.
+
+    priority orders the book's queues: a durable worker stores it and calls OrderBook.restore in
+    ascending priority after a restart. A later Rested event may hand out a newer priority.
+    """
+
+    order_id: int
+    priority: int
+
+
+class Rested(NamedTuple):
+    """The order (or its unfilled remainder) joined the back of the queue at price.
+
+    Emitted after a submit, a stop-limit trigger or a priority-losing replace leaves quantity on the
+    book; priority is the order's new queue position (store it for restore).
+    """
+
+    order_id: int
+    side: str
+    price: int
+    leaves_qty: int
+    priority: int
+
+
+class Trade(NamedTuple):
+    """One fill between a resting (maker) and an incoming (taker) order, at the maker's price."""
+
+    price: int
+    qty: int
+    maker_order_id: int
+    taker_order_id: int
+    maker_account_id: int
+    taker_account_id: int
+    aggressor_side: str
+
+
+class OrderUpdate(NamedTuple):
+    """An order's state after a fill or a cancel: one per side of every Trade, and one per cancel.
+
+    qty is the order's total quantity; qty == cum_qty + leaves_qty + canceled_qty always holds.
+    reason is a CancelReason value when status is canceled, otherwise None.
+    """
+
+    order_id: int
+    status: str
+    qty: int
+    cum_qty: int
+    leaves_qty: int
+    reason: str | None
+
+    @property
+    def canceled_qty(self) -> int:
+        return self.qty - self.cum_qty - self.leaves_qty
+
+
+class Replaced(NamedTuple):
+    """A replace was applied: qty is the new total, leaves_qty = qty - cum_qty.
+
+    priority_lost is True when the price or stop price changed or the quantity grew; the order then
+    re-enters like a new order (it may trade as taker) and a Rested event gives its new priority.
+    """
+
+    order_id: int
+    qty: int
+    cum_qty: int
+    leaves_qty: int
+    price: int | None
+    stop_price: int | None
+    priority_lost: bool
+
+
+class Rejected(NamedTuple):
+    """A cancel or replace the book refused; reason is a RejectReason value. Nothing changed."""
+
+    order_id: int
+    reason: str
+
+
+class StopTriggered(NamedTuple):
+    """A stop or stop-limit order's stop price was reached by last_price; it now enters the book."""
+
+    order_id: int
+    stop_price: int
+    last_price: int
+
+
+Event = Accepted | Rested | Trade | OrderUpdate | Replaced | Rejected | StopTriggered
+
+
+class DepthLevel(NamedTuple):
+    """Aggregated resting quantity and order count at one price."""
+
+    price: int
+    qty: int
+    count: int
+
+
+class Depth(NamedTuple):
+    """Top levels of each side, best first."""
+
+    bids: list[DepthLevel]
+    asks: list[DepthLevel]
+
+
+class OrderState(NamedTuple):
+    """A snapshot of one live order, as OrderBook.get_order returns it."""
+
+    order_id: int
+    account_id: int
+    side: str
+    order_type: str
+    tif: str
+    qty: int
+    cum_qty: int
+    leaves_qty: int
+    price: int | None
+    stop_price: int | None
+    protection_price: int | None
+    priority: int
+    status: str
+    triggered: bool

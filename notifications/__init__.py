@@ -1,0 +1,1 @@
+"""Notifications: execution reports on private streams, in-app notifications and e-mail."""

@@ -1,0 +1,1 @@
+"""Orders: instruments, order placement with pre-trade checks, modify, cancel and the trading saga."""

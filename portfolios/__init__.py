@@ -1,0 +1,1 @@
+"""Portfolios: the double-entry ledger, balances, deposits, withdrawals, positions and P&L."""
