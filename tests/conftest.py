@@ -5,8 +5,8 @@ from django.core.cache import cache
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    """Each test starts with an empty cache (this suite's own key prefix only)."""
-    cache.clear()
+    """Each test starts with an empty cache: only this suite's prefixed keys, never the broker's queues."""
+    cache.delete_pattern("*")
     yield
 
 
