@@ -15,3 +15,15 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+@pytest.fixture
+def celery_worker_default(transactional_db):
+    """A real Celery worker (threads, real Redis broker) consuming the `default` queue during the test."""
+    from celery.contrib.testing.worker import start_worker
+
+    from brokerx.celery import app
+
+    with start_worker(app, pool="threads", concurrency=2, queues=["default"], perform_ping_check=False,
+                      shutdown_timeout=10, loglevel="WARNING") as worker:
+        yield worker

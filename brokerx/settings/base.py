@@ -1,5 +1,6 @@
 """Settings shared by every environment; each value comes from the environment with a development default."""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -31,7 +32,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin's default site is the MFA-guarded one, so every `@admin.register` lands behind MFA.
+    "accounts.apps.OTPAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -39,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "channels",
     "django_otp",
@@ -50,6 +53,7 @@ INSTALLED_APPS = [
     "orders",
     "matching",
     "notifications",
+    "outbox",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +68,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "brokerx.ratelimit.RateLimitHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -150,8 +155,11 @@ EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Integrators: `Authorization: Bearer <jwt>` or `Authorization: ApiKey <key_id>:<secret>`; browser: session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.JWTAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
+        "accounts.authentication.OTPSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -168,6 +176,41 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Accounts: JWT, API keys, MFA, sign-up, lockout (ADR 003) -----------------------------------
+# The site's public address, used in links sent by e-mail.
+SITE_URL = env("SITE_URL", "http://localhost:8000")
+SIMPLE_JWT = {
+    # Fixed algorithm: tokens signed otherwise (or with `alg: none`) are refused by the decoder.
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", SECRET_KEY),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=int(env("JWT_ACCESS_SECONDS", "900"))),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=int(env("JWT_REFRESH_SECONDS", str(7 * 24 * 3600)))),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "LEEWAY": 0,
+}
+# Keyed hash of API key secrets; defaults to one derived from SECRET_KEY (set its own in production).
+API_KEY_PEPPER = env("API_KEY_PEPPER", "api-key-pepper:" + SECRET_KEY)
+EMAIL_VERIFICATION_TTL_SECONDS = int(env("EMAIL_VERIFICATION_TTL_SECONDS", str(24 * 3600)))
+MFA_CHALLENGE_TTL_SECONDS = 300
+MFA_CHALLENGE_MAX_ATTEMPTS = 5
+LOGIN_LOCKOUT = {
+    "ACCOUNT_FAILURES": int(env("LOGIN_LOCKOUT_ACCOUNT_FAILURES", "5")),
+    "IP_FAILURES": int(env("LOGIN_LOCKOUT_IP_FAILURES", "20")),
+    "WINDOW_SECONDS": int(env("LOGIN_LOCKOUT_WINDOW_SECONDS", "900")),
+}
+# Per-scope limits of brokerx.ratelimit ("<n>/<sec|min|hour|day>"); a scope not listed uses its view's default.
+RATE_LIMITS: dict[str, str] = {}
+OTP_TOTP_ISSUER = "BrokerX"
+OTP_EMAIL_SUBJECT = "Your BrokerX sign-in code"
+OTP_EMAIL_BODY_TEMPLATE_PATH = "accounts/email/mfa_code.txt"
+OTP_EMAIL_TOKEN_VALIDITY = 300
+OTP_EMAIL_COOLDOWN_DURATION = 30
 
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
@@ -190,13 +233,16 @@ CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for nam
 CELERY_TASK_ROUTES = {
     "matching.tasks.*": {"queue": "critical"},
     "orders.tasks.*": {"queue": "critical"},
+    "outbox.drain": {"queue": "default"},  # callers pass the event's own queue
     "notifications.tasks.send_*": {"queue": "low"},
     "*.tasks.report_*": {"queue": "low"},
     "*": {"queue": "default"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the JSON log format in workers
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "outbox-sweep": {"task": "outbox.sweep", "schedule": 2.0, "options": {"queue": "default", "expires": 10}},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule"))
 
 # --- Logging: structured JSON with the request id ------------------------------------------------

@@ -1,0 +1,1 @@
+"""Outbox: domain events written in the business transaction, delivered at least once by Celery workers."""

@@ -1,0 +1,151 @@
+"""Writing events to the outbox (inside the caller's transaction) and draining them (inside the worker's)."""
+import logging
+import zlib
+from datetime import timedelta
+from itertools import groupby
+
+from django.db import connection, transaction
+from django.utils import timezone
+from prometheus_client import Counter
+
+from . import registry
+from .models import OutboxEvent, OutboxStatus
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+DRAIN_BATCH = 500
+events_processed = Counter("outbox_events_processed_total", "Outbox events handled", ["topic", "outcome"])
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2 ** attempts, 300))
+
+
+def _kick_after_commit(queue: str, partition_key: str) -> None:
+    """Ask a worker to drain (queue, partition) once this transaction commits; once per transaction."""
+    marker = ("outbox-kick", queue, partition_key)
+    if any(getattr(func, "_bx_marker", None) == marker for _sids, func, _robust in connection.run_on_commit):
+        return
+
+    def kick() -> None:
+        from .tasks import outbox_drain
+
+        try:
+            outbox_drain.apply_async(args=[queue, partition_key], queue=queue)
+        except Exception:  # the beat sweep delivers it anyway; a broker hiccup must not fail the request
+            logger.warning("outbox kick failed; the sweep will deliver", exc_info=True)
+
+    kick._bx_marker = marker
+    transaction.on_commit(kick)
+
+
+def outbox_emit(*, topic: str, payload: dict, aggregate_type: str = "", aggregate_id: str | int = "",
+                partition_key: str = "", queue: str | None = None) -> OutboxEvent:
+    """Record a domain event in the current transaction. Topics without a consumer are recorded as done."""
+    has_handler = registry.handler_for(topic) is not None
+    queue = queue or registry.queue_for(topic)
+    event = OutboxEvent.objects.create(
+        topic=topic, queue=queue, partition_key=partition_key, aggregate_type=aggregate_type,
+        aggregate_id=str(aggregate_id), payload=payload,
+        status=OutboxStatus.PENDING if has_handler else OutboxStatus.DONE,
+        processed_at=None if has_handler else timezone.now(),
+    )
+    if has_handler:
+        _kick_after_commit(queue, partition_key)
+    return event
+
+
+def outbox_emit_many(events: list[OutboxEvent]) -> None:
+    """Bulk variant for batch writers (the matching worker): one INSERT for many events."""
+    now = timezone.now()
+    kicks = set()
+    for event in events:
+        event.queue = event.queue or registry.queue_for(event.topic)
+        if registry.handler_for(event.topic) is None:
+            event.status, event.processed_at = OutboxStatus.DONE, now
+        else:
+            kicks.add((event.queue, event.partition_key))
+    OutboxEvent.objects.bulk_create(events)
+    for queue, partition_key in kicks:
+        _kick_after_commit(queue, partition_key)
+
+
+def partition_lock_key(queue: str, partition_key: str) -> int:
+    return zlib.crc32(f"outbox:{queue}:{partition_key}".encode()) - 2**31
+
+
+def outbox_drain(*, queue: str, partition_key: str = "", batch_size: int = DRAIN_BATCH) -> int:
+    """Handle up to `batch_size` due events of a queue (and partition), in id order; returns how many were claimed.
+
+    A partition is drained by one worker at a time (transaction-level advisory lock taken before the claim, so
+    two workers never split one partition's events between them out of order). Handler effects and the `done`
+    mark commit together: a worker killed mid-batch leaves the events pending for the next drain.
+    """
+    with transaction.atomic():
+        if partition_key:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [partition_lock_key(queue, partition_key)])
+        claimed = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=OutboxStatus.PENDING, queue=queue, partition_key=partition_key,
+                    available_at__lte=timezone.now())
+            .order_by("id")[:batch_size]
+        )
+        if not claimed:
+            return 0
+        done: list[OutboxEvent] = []
+        for topic, group in groupby(claimed, key=lambda e: e.topic):
+            batch = list(group)
+            handle = registry.handler_for(topic)
+            if handle is None:
+                done.extend(batch)
+                continue
+            try:
+                with transaction.atomic():
+                    handle(batch)
+                done.extend(batch)
+                events_processed.labels(topic, "done").inc(len(batch))
+            except Exception:
+                logger.warning("outbox batch failed; retrying events one by one", extra={"topic": topic},
+                               exc_info=True)
+                done.extend(_handle_one_by_one(handle, batch))
+        now = timezone.now()
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in done]).update(status=OutboxStatus.DONE, processed_at=now)
+    return len(claimed)
+
+
+def _handle_one_by_one(handle, batch: list[OutboxEvent]) -> list[OutboxEvent]:
+    succeeded = []
+    for event in batch:
+        try:
+            with transaction.atomic():
+                handle([event])
+            succeeded.append(event)
+            events_processed.labels(event.topic, "done").inc()
+        except Exception as exc:
+            event.attempts += 1
+            event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            if event.attempts >= MAX_ATTEMPTS:
+                event.status = OutboxStatus.DEAD
+                events_processed.labels(event.topic, "dead").inc()
+                logger.error("outbox event dead-lettered", extra={"event_id": str(event.event_id)})
+            else:
+                event.available_at = timezone.now() + _backoff(event.attempts)
+                events_processed.labels(event.topic, "retry").inc()
+            event.save(update_fields=["attempts", "last_error", "status", "available_at"])
+    return succeeded
+
+
+def outbox_due_partitions() -> list[tuple[str, str]]:
+    """(queue, partition) pairs with due pending events: what the beat sweep kicks."""
+    return list(
+        OutboxEvent.objects.filter(status=OutboxStatus.PENDING, available_at__lte=timezone.now())
+        .values_list("queue", "partition_key").distinct()
+    )
+
+
+def outbox_retry_dead(*, event_ids: list[int]) -> int:
+    """Back-office: put dead-lettered events back in the queue."""
+    return OutboxEvent.objects.filter(pk__in=event_ids, status=OutboxStatus.DEAD).update(
+        status=OutboxStatus.PENDING, attempts=0, available_at=timezone.now(), last_error="")

@@ -1,0 +1,22 @@
+"""Celery tasks that deliver outbox events: a drain per (queue, partition), and a beat sweep for missed kicks."""
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="outbox.drain", ignore_result=True, acks_late=True)
+def outbox_drain(queue: str, partition_key: str = "") -> int:
+    claimed = services.outbox_drain(queue=queue, partition_key=partition_key)
+    if claimed >= services.DRAIN_BATCH:
+        # More may be waiting: continue in a fresh task so other partitions get a turn.
+        outbox_drain.apply_async(args=[queue, partition_key], queue=queue)
+    return claimed
+
+
+@shared_task(name="outbox.sweep", ignore_result=True)
+def outbox_sweep() -> int:
+    """Kick a drain for every partition with due events: recovers kicks lost with a broker restart."""
+    partitions = services.outbox_due_partitions()
+    for queue, partition_key in partitions:
+        outbox_drain.apply_async(args=[queue, partition_key], queue=queue)
+    return len(partitions)
