@@ -1,0 +1,136 @@
+"""HTTP endpoints of the orders context: parse, authorize, call a service, shape the answer."""
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import CanTrade, HasTradeScope
+from brokerx.api.errors import ApiError
+
+from .. import selectors, services
+from ..errors import OrderError, OrderNotOpen, StaleOrderVersion
+from ..models import Instrument
+from .serializers import (
+    InstrumentSerializer,
+    OrderCancelSerializer,
+    OrderCreateSerializer,
+    OrderEventSerializer,
+    OrderReplaceSerializer,
+    OrderSerializer,
+)
+
+
+def _api_error(exc: OrderError) -> ApiError:
+    details = dict(exc.details)
+    if isinstance(exc, StaleOrderVersion | OrderNotOpen):
+        details["current"] = OrderSerializer(exc.current).data
+    return ApiError(exc.message, code=exc.code, details=details, status_code=exc.http_status)
+
+
+def _datetime_param(request, name: str):
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        raise ApiError(f"{name} must be an ISO 8601 date-time.", code="validation_error", details={name: raw})
+    return value
+
+
+class OrderListCreateView(generics.ListAPIView):
+    serializer_class = OrderSerializer
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated(), CanTrade(), HasTradeScope()]
+        return [IsAuthenticated()]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("status", str, description="open, closed, or an order status"),
+        OpenApiParameter("symbol", str), OpenApiParameter("after", str, description="created after (ISO 8601)"),
+        OpenApiParameter("until", str), OpenApiParameter("updated_after", str,
+                                                         description="changed after (ISO 8601), oldest first")])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.orders_for_user(
+            self.request.user, status=params.get("status"), symbol=params.get("symbol"),
+            after=_datetime_param(self.request, "after"), until=_datetime_param(self.request, "until"),
+            updated_after=_datetime_param(self.request, "updated_after"))
+
+    @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer, 200: OrderSerializer})
+    def post(self, request):
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            order, created = services.order_place(user=request.user, request=services.OrderRequest(
+                symbol=data["symbol"].upper(), side=data["side"], type=data["type"],
+                time_in_force=data["time_in_force"], qty=data["qty"], limit_price=data.get("limit_price"),
+                stop_price=data.get("stop_price"), client_order_id=data.get("client_order_id")))
+        except OrderError as exc:
+            raise _api_error(exc) from exc
+        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class OrderDetailView(APIView):
+    def get_permissions(self):
+        if self.request.method == "PATCH":
+            return [IsAuthenticated(), CanTrade(), HasTradeScope()]
+        return [IsAuthenticated()]
+
+    @extend_schema(responses=OrderSerializer)
+    def get(self, request, order_id: int):
+        order = selectors.order_for_user(request.user, order_id)
+        if order is None:
+            raise ApiError("Order not found.", code="order_not_found", status_code=404)
+        return Response(OrderSerializer(order).data)
+
+    @extend_schema(request=OrderReplaceSerializer, responses=OrderSerializer)
+    def patch(self, request, order_id: int):
+        serializer = OrderReplaceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            order = services.order_replace(user=request.user, order_id=order_id, version=data["version"],
+                                           qty=data.get("qty"), limit_price=data.get("limit_price"),
+                                           stop_price=data.get("stop_price"), time_in_force=data.get("time_in_force"))
+        except OrderError as exc:
+            raise _api_error(exc) from exc
+        return Response(OrderSerializer(order).data)
+
+
+class OrderCancelView(APIView):
+    permission_classes = [IsAuthenticated, CanTrade, HasTradeScope]
+
+    @extend_schema(request=OrderCancelSerializer, responses=OrderSerializer)
+    def post(self, request, order_id: int):
+        serializer = OrderCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            order = services.order_cancel(user=request.user, order_id=order_id,
+                                          version=serializer.validated_data.get("version"))
+        except OrderError as exc:
+            raise _api_error(exc) from exc
+        return Response(OrderSerializer(order).data)
+
+
+class OrderEventListView(generics.ListAPIView):
+    serializer_class = OrderEventSerializer
+
+    def get_queryset(self):
+        order = selectors.order_for_user(self.request.user, self.kwargs["order_id"])
+        if order is None:
+            raise ApiError("Order not found.", code="order_not_found", status_code=404)
+        return order.events.order_by("id")
+
+
+class InstrumentListView(generics.ListAPIView):
+    permission_classes = [AllowAny]
+    serializer_class = InstrumentSerializer
+    queryset = Instrument.objects.filter(is_tradable=True).order_by("symbol")
+    pagination_class = None

@@ -1,0 +1,85 @@
+"""Reads of the orders context: instruments (cached), orders for a user, and state rebuilt from the event log."""
+import time
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from .models import Instrument, Order, OrderEvent
+
+_LOCAL_TTL = 1.0  # seconds an instrument stays in a process before it is re-read from Redis
+_local: dict[str, tuple[float, dict | None]] = {}
+INSTRUMENT_CACHE_KEY = "instrument:v1:{symbol}"
+
+
+def _instrument_snapshot(instrument: Instrument) -> dict:
+    return {field: getattr(instrument, field) for field in (
+        "id", "symbol", "currency", "tick_size", "lot_size", "reference_price", "last_price", "price_band_pct",
+        "max_order_notional", "max_order_qty", "trading_status", "is_tradable")}
+
+
+def instrument_get(symbol: str) -> dict | None:
+    """An instrument's trading parameters: from this process (<= 1 s old), else Redis, else Postgres."""
+    symbol = symbol.upper()
+    now = time.monotonic()
+    hit = _local.get(symbol)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    key = INSTRUMENT_CACHE_KEY.format(symbol=symbol)
+    snapshot = cache.get(key)
+    if snapshot is None:
+        instrument = Instrument.objects.filter(symbol=symbol).first()
+        snapshot = _instrument_snapshot(instrument) if instrument else {}
+        cache.set(key, snapshot, timeout=300)
+    value = snapshot or None
+    _local[symbol] = (now + _LOCAL_TTL, value)
+    return value
+
+
+def instrument_cache_invalidate(symbol: str) -> None:
+    """Called after commit by every write to an instrument (halt, resume, reference price)."""
+    cache.delete(INSTRUMENT_CACHE_KEY.format(symbol=symbol.upper()))
+    _local.pop(symbol.upper(), None)
+
+
+def orders_for_user(user, *, status: str | None = None, symbol: str | None = None, after=None, until=None,
+                    updated_after=None) -> QuerySet[Order]:
+    """The only way views read orders: always scoped to the user (no IDOR)."""
+    qs = Order.objects.filter(user=user).order_by("-id")
+    if status == "open":
+        qs = qs.filter(status__in=["new", "partially_filled"])
+    elif status == "closed":
+        qs = qs.exclude(status__in=["new", "partially_filled"])
+    elif status:
+        qs = qs.filter(status=status)
+    if symbol:
+        qs = qs.filter(symbol=symbol.upper())
+    if after:
+        qs = qs.filter(created_at__gt=after)
+    if until:
+        qs = qs.filter(created_at__lte=until)
+    if updated_after:
+        qs = qs.filter(updated_at__gt=updated_after).order_by("updated_at", "id")
+    return qs
+
+
+def order_for_user(user, order_id) -> Order | None:
+    return Order.objects.filter(user=user, pk=order_id).first()
+
+
+STATE_FIELDS = ("status", "qty", "cum_qty", "leaves_qty", "avg_px", "limit_price", "stop_price", "time_in_force",
+                "reserved_amount", "version", "reason")
+
+
+def order_state_from_events(order_id: int) -> dict:
+    """Replays the append-only event log; equals the order row's state if the log is complete."""
+    state: dict = {}
+    for event in OrderEvent.objects.filter(order_id=order_id).order_by("id"):
+        for field in STATE_FIELDS:
+            if field in event.data:
+                state[field] = event.data[field]
+    return state
+
+
+def decimal_or_none(value) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

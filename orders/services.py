@@ -1,0 +1,308 @@
+"""Writes of the orders context: place, replace, cancel, expire, and the saga's compensation."""
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from outbox.services import outbox_emit
+from portfolios import services as ledger
+from portfolios.errors import InsufficientFunds
+
+from . import checks
+from .errors import OrderNotFound, OrderNotOpen, OrderRejected, StaleOrderVersion
+from .fees import max_fee_for
+from .locks import MATCHING_QUEUE, lock_book, lock_order
+from .metrics import orders_rejected, saga_compensations, saga_completed, saga_started
+from .models import (
+    OPEN_STATUSES,
+    Order,
+    OrderEvent,
+    OrderEventType,
+    OrderStatus,
+    OrderType,
+    SagaState,
+    Side,
+    TimeInForce,
+)
+from .selectors import instrument_get
+
+MONEY = Decimal("0.0001")
+
+
+def order_state(order: Order) -> dict:
+    """The order's state as stored in each event (so the log alone rebuilds it)."""
+
+    def s(value):
+        return None if value is None else str(value)
+
+    return {"status": order.status, "qty": s(order.qty), "cum_qty": s(order.cum_qty), "leaves_qty": s(order.leaves_qty),
+            "avg_px": s(order.avg_px), "limit_price": s(order.limit_price), "stop_price": s(order.stop_price),
+            "time_in_force": order.time_in_force, "reserved_amount": s(order.reserved_amount),
+            "version": order.version, "reason": order.reason}
+
+
+def _record(order: Order, event_type: str, **extra) -> OrderEvent:
+    return OrderEvent.objects.create(order=order, type=event_type, data={**order_state(order), **extra})
+
+
+def _emit_to_matching(order: Order, topic: str, **extra) -> None:
+    outbox_emit(topic=topic, payload={"order_id": order.pk, "symbol": order.symbol, "version": order.version, **extra},
+                aggregate_type="order", aggregate_id=order.pk, partition_key=order.symbol, queue=MATCHING_QUEUE)
+
+
+def buy_reservation(qty: Decimal, price: Decimal) -> Decimal:
+    """Cash held for a buy: its worst-case notional plus the taker fee on it."""
+    notional = qty * price
+    return (notional + max_fee_for(notional)).quantize(MONEY)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    qty: Decimal
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    client_order_id: str | None = None
+
+
+def _reservation_price(instrument: dict, request: OrderRequest) -> Decimal:
+    if request.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+        return request.limit_price
+    if request.type == OrderType.STOP:
+        # Once triggered it trades like a market order bounded by a band around its stop price.
+        width = instrument["reference_price"] * instrument["price_band_pct"]
+        tick = instrument["tick_size"]
+        edge = request.stop_price + width if request.side == Side.BUY else max(request.stop_price - width, tick)
+        return (edge / tick).to_integral_value() * tick
+    return checks.protection_price(instrument, request.side)
+
+
+def order_check(*, request: OrderRequest) -> tuple[dict, Decimal]:
+    """Every pre-trade check that needs no lock; returns the instrument and the protection/reservation price."""
+    instrument = checks.check_instrument_tradable(instrument_get(request.symbol), request.symbol)
+    checks.check_order_shape(type=request.type, time_in_force=request.time_in_force,
+                             limit_price=request.limit_price, stop_price=request.stop_price)
+    prices = [p for p in (request.limit_price, request.stop_price) if p is not None]
+    checks.check_grid(instrument, qty=request.qty, prices=prices)
+    checks.check_price_band(instrument, prices)
+    price = _reservation_price(instrument, request)
+    checks.check_notional(instrument, request.qty * price)
+    return instrument, price
+
+
+def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
+    """Validate -> reserve -> create in one transaction; `submit` follows through the outbox to matching.
+
+    Returns (order, created). A repeated client_order_id returns the existing order, unchanged.
+    """
+    try:
+        instrument, price = order_check(request=request)
+    except OrderRejected as exc:
+        orders_rejected.labels(exc.code).inc()
+        raise
+    client_order_id = request.client_order_id or None
+    try:
+        with transaction.atomic():
+            order = Order(
+                user=user, instrument_id=instrument["id"], symbol=instrument["symbol"],
+                client_order_id=client_order_id or "", side=request.side, type=request.type,
+                time_in_force=request.time_in_force, qty=request.qty, leaves_qty=request.qty,
+                limit_price=request.limit_price, stop_price=request.stop_price,
+                protection_price=price if request.type in (OrderType.MARKET, OrderType.STOP) else None,
+            )
+            order.save()
+            if not client_order_id:
+                # No client id given: the order id is unique, and the constraint stays simple.
+                order.client_order_id = str(order.pk)
+                order.save(update_fields=["client_order_id"])
+            reference = f"order:{order.pk}"
+            if request.side == Side.BUY:
+                order.reserved_amount = buy_reservation(request.qty, price)
+                ledger.cash_reserve(user=user, amount=order.reserved_amount, reference=reference)
+            else:
+                order.reserved_amount = request.qty
+                ledger.shares_reserve(user=user, symbol=order.symbol, qty=request.qty, reference=reference)
+            order.save(update_fields=["reserved_amount"])
+            _record(order, OrderEventType.ACCEPTED, saga="created")
+            _emit_to_matching(order, "order.created")
+    except InsufficientFunds as exc:
+        code = "insufficient_buying_power" if request.side == Side.BUY else "insufficient_shares"
+        orders_rejected.labels(code).inc()
+        message = ("Not enough buying power for this order." if request.side == Side.BUY
+                   else "Not enough unreserved shares to sell (no short selling).")
+        raise OrderRejected(message, code=code, details=exc.details) from exc
+    except IntegrityError:
+        if client_order_id:
+            existing = Order.objects.filter(user=user, client_order_id=client_order_id).first()
+            if existing is not None:
+                return existing, False
+        raise
+    saga_started.inc()
+    return order, True
+
+
+def _release_reservation(order: Order, *, reason: str) -> None:
+    if order.reserved_amount > 0:
+        reference = f"order:{order.pk}:{reason}"
+        if order.side == Side.BUY:
+            ledger.cash_release(user=order.user, amount=order.reserved_amount, reference=reference)
+        else:
+            ledger.shares_release(user=order.user, symbol=order.symbol, qty=order.reserved_amount, reference=reference)
+        order.reserved_amount = Decimal("0")
+
+
+def _locked_open_order(*, user, order_id: int, version: int | None) -> Order:
+    order = Order.objects.filter(user=user, pk=order_id).only("symbol").first()
+    if order is None:
+        raise OrderNotFound("Order not found.")
+    lock_book(order.symbol)
+    order = lock_order(order_id, user=user)
+    if order.status not in OPEN_STATUSES:
+        raise OrderNotOpen(f"The order is {order.status}; it can no longer change.", current=order)
+    if version is not None and version != order.version:
+        raise StaleOrderVersion("The order changed since you read it.", current=order)
+    return order
+
+
+def order_cancel(*, user, order_id: int, version: int | None, reason: str = "user") -> Order:
+    """Cancel the unfilled part and release exactly its reservation."""
+    with transaction.atomic():
+        order = _locked_open_order(user=user, order_id=order_id, version=version)
+        _close(order, status=OrderStatus.CANCELED, reason=reason, event_type=OrderEventType.CANCELED)
+    return order
+
+
+def _close(order: Order, *, status: str, reason: str, event_type: str) -> None:
+    _release_reservation(order, reason=reason)
+    order.status = status
+    order.reason = reason
+    order.leaves_qty = Decimal("0")
+    order.version += 1
+    order.save(update_fields=["status", "reason", "leaves_qty", "reserved_amount", "version", "updated_at"])
+    _record(order, event_type)
+    _emit_to_matching(order, "order.canceled")
+
+
+def order_replace(*, user, order_id: int, version: int | None, qty: Decimal | None = None,
+                  limit_price: Decimal | None = None, stop_price: Decimal | None = None,
+                  time_in_force: str | None = None) -> Order:
+    """Replace quantity (the new total), prices or time in force; the reservation follows the remaining quantity."""
+    with transaction.atomic():
+        order = _locked_open_order(user=user, order_id=order_id, version=version)
+        if order.type == OrderType.MARKET:
+            raise OrderRejected("Market orders cannot be replaced.", code="not_replaceable")
+        new_qty = order.qty if qty is None else qty
+        new_limit = order.limit_price if limit_price is None else limit_price
+        new_stop = order.stop_price if stop_price is None else stop_price
+        new_tif = time_in_force or order.time_in_force
+        if limit_price is not None and order.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            raise OrderRejected("limit_price applies to limit and stop_limit orders.", code="unexpected_limit_price")
+        if stop_price is not None and order.type not in (OrderType.STOP, OrderType.STOP_LIMIT):
+            raise OrderRejected("stop_price applies to stop and stop_limit orders.", code="unexpected_stop_price")
+        if new_qty <= order.cum_qty:
+            raise OrderRejected("The new quantity must exceed the quantity already filled.", code="qty_below_filled",
+                                details={"cum_qty": str(order.cum_qty)})
+        if new_tif in (TimeInForce.IOC, TimeInForce.FOK) or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            raise OrderRejected("Immediate orders cannot be replaced.", code="not_replaceable")
+        request = OrderRequest(symbol=order.symbol, side=order.side, type=order.type, time_in_force=new_tif,
+                               qty=new_qty, limit_price=new_limit, stop_price=new_stop)
+        instrument, price = order_check(request=request)
+        new_leaves = new_qty - order.cum_qty
+        required = buy_reservation(new_leaves, price) if order.side == Side.BUY else new_leaves
+        delta = required - order.reserved_amount
+        reference = f"order:{order.pk}:replace:{order.version + 1}"
+        try:
+            if delta > 0:
+                if order.side == Side.BUY:
+                    ledger.cash_reserve(user=user, amount=delta, reference=reference)
+                else:
+                    ledger.shares_reserve(user=user, symbol=order.symbol, qty=delta, reference=reference)
+            elif delta < 0:
+                if order.side == Side.BUY:
+                    ledger.cash_release(user=user, amount=-delta, reference=reference)
+                else:
+                    ledger.shares_release(user=user, symbol=order.symbol, qty=-delta, reference=reference)
+        except InsufficientFunds as exc:
+            code = "insufficient_buying_power" if order.side == Side.BUY else "insufficient_shares"
+            raise OrderRejected("Not enough buying power or shares for the larger order.", code=code,
+                                details=exc.details) from exc
+        priority_lost = new_qty > order.qty or new_limit != order.limit_price or new_stop != order.stop_price
+        order.qty, order.leaves_qty = new_qty, new_leaves
+        order.limit_price, order.stop_price, order.time_in_force = new_limit, new_stop, new_tif
+        if order.type == OrderType.STOP:
+            order.protection_price = price
+        order.reserved_amount = required
+        order.version += 1
+        order.save(update_fields=["qty", "leaves_qty", "limit_price", "stop_price", "time_in_force",
+                                  "protection_price", "reserved_amount", "version", "updated_at"])
+        _record(order, OrderEventType.REPLACED, priority_lost=priority_lost)
+        _emit_to_matching(order, "order.replaced", priority_lost=priority_lost)
+    return order
+
+
+def order_compensate(*, order: Order, reason: str) -> None:
+    """Saga compensation, called by matching inside its transaction with the order locked: release and cancel."""
+    _release_reservation(order, reason=reason)
+    order.status = OrderStatus.CANCELED if order.cum_qty > 0 else OrderStatus.REJECTED
+    order.reason = reason
+    order.leaves_qty = Decimal("0")
+    order.saga_state = SagaState.COMPENSATED
+    order.version += 1
+    order.save(update_fields=["status", "reason", "leaves_qty", "reserved_amount", "saga_state", "version",
+                              "updated_at"])
+    _record(order, OrderEventType.REJECTED if order.status == OrderStatus.REJECTED else OrderEventType.CANCELED,
+            saga="compensated")
+    outbox_emit(topic="saga.compensated", payload={"order_id": order.pk, "reason": reason},
+                aggregate_type="order", aggregate_id=order.pk)
+    transaction.on_commit(lambda: (saga_compensations.inc(), saga_completed.labels("compensated").inc()))
+
+
+def order_saga_complete(*, order: Order) -> None:
+    """The order reached the book (or finished there): the saga is done. Called by matching in its transaction."""
+    if order.saga_state in (SagaState.COMPLETED, SagaState.COMPENSATED):
+        return
+    order.saga_state = SagaState.COMPLETED
+    outbox_emit(topic="saga.completed", payload={"order_id": order.pk}, aggregate_type="order",
+                aggregate_id=order.pk)
+    transaction.on_commit(lambda: saga_completed.labels("completed").inc())
+
+
+def orders_expire_day(*, now=None, session_close=None) -> int:
+    """Expire open day orders created before the last session close, releasing their reservations."""
+    from .calendar import last_session_close
+
+    now = now or timezone.now()
+    close = session_close or last_session_close(now)
+    if close is None:
+        return 0
+    expired = 0
+    candidates = list(Order.objects.filter(time_in_force=TimeInForce.DAY, status__in=OPEN_STATUSES,
+                                           created_at__lt=close).values_list("pk", "user_id", "symbol"))
+    for order_id, _user_id, symbol in candidates:
+        with transaction.atomic():
+            lock_book(symbol)
+            order = lock_order(order_id)
+            if order is None or order.status not in OPEN_STATUSES:
+                continue
+            _close(order, status=OrderStatus.EXPIRED, reason="day_order_expired", event_type=OrderEventType.EXPIRED)
+            expired += 1
+    return expired
+
+
+def instrument_set_status(*, symbol: str, status: str, staff=None) -> None:
+    """Halt or resume a symbol; caches are invalidated after commit and matching compensates halted orders."""
+    from .models import Instrument
+    from .selectors import instrument_cache_invalidate
+
+    with transaction.atomic():
+        updated = Instrument.objects.filter(symbol=symbol).update(trading_status=status, updated_at=timezone.now())
+        if not updated:
+            raise OrderNotFound(f"Unknown symbol {symbol}.")
+        outbox_emit(topic="instrument.status_changed", payload={"symbol": symbol, "status": status,
+                                                                "staff_id": getattr(staff, "pk", None)},
+                    aggregate_type="instrument", aggregate_id=symbol)
+        transaction.on_commit(lambda: instrument_cache_invalidate(symbol))

@@ -1,0 +1,84 @@
+"""Fixtures for order tests: instruments, funded traders, and the books/reservations invariants."""
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from orders.models import Instrument, Order
+from orders.selectors import instrument_cache_invalidate
+from portfolios.models import LedgerAccount
+from portfolios.services import adjustment_post
+
+
+@pytest.fixture
+def instrument(db):
+    inst = Instrument.objects.create(symbol="ACME", name="Acme Corp", reference_price=Decimal("100.00"),
+                                     tick_size=Decimal("0.01"), lot_size=Decimal("1"),
+                                     price_band_pct=Decimal("0.10"), max_order_notional=Decimal("500000"))
+    instrument_cache_invalidate("ACME")
+    yield inst
+    instrument_cache_invalidate("ACME")
+
+
+@pytest.fixture
+def staff(db):
+    from accounts.models import User
+
+    return User.objects.create_user(email="desk@brokerx.example", password="x-Staff-pass-1", is_staff=True,
+                                    email_verified_at=timezone.now())
+
+
+_counter = iter(range(10**6))
+
+
+@pytest.fixture
+def make_trader(db, staff):
+    from accounts.models import User
+
+    def make(*, cash: str = "0", shares: dict[str, str] | None = None):
+        user = User.objects.create_user(email=f"trader{next(_counter)}@brokerx.example", password="x-Trader-pass-1",
+                                        email_verified_at=timezone.now())
+        if Decimal(cash):
+            adjustment_post(staff_user=staff, user=user, kind=LedgerAccount.Kind.CASH_AVAILABLE, asset="USD",
+                            amount=Decimal(cash), reason="test funding")
+        for symbol, qty in (shares or {}).items():
+            adjustment_post(staff_user=staff, user=user, kind=LedgerAccount.Kind.SECURITIES_AVAILABLE, asset=symbol,
+                            amount=Decimal(qty), reason="test funding", unit_cost=Decimal("90"))
+        return user
+
+    return make
+
+
+def balance(user, kind: str, asset: str = "USD") -> Decimal:
+    account = LedgerAccount.objects.filter(owner=user, kind=kind, asset=asset).first()
+    return account.balance if account else Decimal("0")
+
+
+def assert_books_balanced() -> None:
+    """Postings sum to zero per asset; maintained balances equal their postings; reservations equal open holds."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT a.asset, sum(p.amount) FROM portfolios_posting p "
+                       "JOIN portfolios_ledgeraccount a ON a.id = p.account_id GROUP BY a.asset")
+        for asset, total in cursor.fetchall():
+            assert total == 0, f"books do not balance in {asset}: {total}"
+        cursor.execute("SELECT a.id, a.balance, coalesce(sum(p.amount), 0) FROM portfolios_ledgeraccount a "
+                       "LEFT JOIN portfolios_posting p ON p.account_id = a.id WHERE a.owner_id IS NOT NULL "
+                       "GROUP BY a.id HAVING a.balance <> coalesce(sum(p.amount), 0)")
+        assert cursor.fetchall() == []
+        cursor.execute("SELECT count(*) FROM portfolios_ledgeraccount WHERE balance < 0 AND NOT may_go_negative")
+        assert cursor.fetchone()[0] == 0
+    # Reserved cash and shares equal what open orders hold.
+    for account in LedgerAccount.objects.filter(kind__in=["cash_reserved", "securities_reserved"]):
+        side = "buy" if account.kind == "cash_reserved" else "sell"
+        filters = {"user_id": account.owner_id, "side": side, "status__in": ["new", "partially_filled"]}
+        if side == "sell":
+            filters["symbol"] = account.asset
+        held = sum((o.reserved_amount for o in Order.objects.filter(**filters)), Decimal("0"))
+        assert account.balance == held, f"{account}: reserved {account.balance} != open holds {held}"
+
+
+@pytest.fixture
+def books():
+    yield
+    assert_books_balanced()
