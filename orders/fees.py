@@ -1,5 +1,5 @@
 """Fee schedule: a rate on notional, lower for the resting (maker) side than for the aggressor (taker)."""
-from decimal import ROUND_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from django.conf import settings
 
@@ -15,10 +15,15 @@ def taker_fee_rate() -> Decimal:
 
 
 def fee_for(notional: Decimal, *, maker: bool) -> Decimal:
-    """Fees are rounded up to the cent, so reserving at the taker rate always covers them."""
+    """The fee charged on one fill, rounded down to the cent (never more than the exact rate)."""
     rate = maker_fee_rate() if maker else taker_fee_rate()
-    return (notional * rate).quantize(CENT, rounding=ROUND_UP)
+    return (notional * rate).quantize(CENT, rounding=ROUND_DOWN)
 
 
 def max_fee_for(notional: Decimal) -> Decimal:
-    return fee_for(notional, maker=False)
+    """The most a buy can pay in fees on `notional`, rounded up: what its reservation holds.
+
+    Per-fill fees round down and the reservation's rounds up, so the fills of an order never cost more
+    than its reservation, however it is split.
+    """
+    return (notional * taker_fee_rate()).quantize(CENT, rounding=ROUND_UP)

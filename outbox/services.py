@@ -95,9 +95,11 @@ def outbox_drain(*, queue: str, partition_key: str = "", batch_size: int = DRAIN
         if not claimed:
             return 0
         done: list[OutboxEvent] = []
-        for topic, group in groupby(claimed, key=lambda e: e.topic):
+        # Consecutive events with the same consumer form one batch (a consumer may own several topics,
+        # e.g. matching takes order.created/replaced/canceled of a symbol together, in order).
+        for handle, group in groupby(claimed, key=lambda e: registry.handler_for(e.topic)):
             batch = list(group)
-            handle = registry.handler_for(topic)
+            topic = batch[0].topic
             if handle is None:
                 done.extend(batch)
                 continue
