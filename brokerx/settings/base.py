@@ -33,7 +33,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://localhost:8000,h
 
 INSTALLED_APPS = [
     # The admin's default site is the MFA-guarded one, so every `@admin.register` lands behind MFA.
-    "accounts.apps.OTPAdminConfig",
+    "accounts.admin_config.OTPAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -229,21 +229,28 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_QUEUE_NAMES = ("critical", "default", "low")
 CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in CELERY_QUEUE_NAMES)
-# Task routes by module: matching is latency critical, e-mail and reports can wait.
+# Task routes by task name (`<context>.<task>`): matching is latency critical, e-mail and reports can wait.
 CELERY_TASK_ROUTES = {
-    "matching.tasks.*": {"queue": "critical"},
-    "orders.tasks.*": {"queue": "critical"},
+    "matching.*": {"queue": "critical"},
     "outbox.drain": {"queue": "default"},  # callers pass the event's own queue
-    "notifications.tasks.send_*": {"queue": "low"},
-    "*.tasks.report_*": {"queue": "low"},
+    "notifications.send_*": {"queue": "low"},
+    "*.report_*": {"queue": "low"},
     "*": {"queue": "default"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the JSON log format in workers
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULE: dict = {
+    "orders-expire-day": {"task": "orders.expire_day_orders", "schedule": 60.0, "options": {"expires": 50}},
     "outbox-sweep": {"task": "outbox.sweep", "schedule": 2.0, "options": {"queue": "default", "expires": 10}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule"))
+
+# --- Trading ---------------------------------------------------------------------------------------
+BROKERX_MAKER_FEE_RATE = env("BROKERX_MAKER_FEE_RATE", "0.0002")
+BROKERX_TAKER_FEE_RATE = env("BROKERX_TAKER_FEE_RATE", "0.0005")
+# Default daily session (UTC) where no TradingSession row says otherwise; day orders expire at the close.
+BROKERX_SESSION_OPENS = env("BROKERX_SESSION_OPENS", "00:00")
+BROKERX_SESSION_CLOSES = env("BROKERX_SESSION_CLOSES", "23:59:59")
 
 # --- Logging: structured JSON with the request id ------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", "INFO")

@@ -1,0 +1,47 @@
+"""DRF permissions other contexts put on their views: CanTrade (deposits, orders), HasTradeScope (API key scope)."""
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from .errors import AccountInactive, AccountLocked, EmailNotVerified
+from .models import ApiKey
+
+
+class CanTrade(BasePermission):
+    """The caller's account is active, e-mail-verified and not locked. Use on deposit and order endpoints.
+
+    Answers 401 for anonymous callers and 403 with a specific code (`email_not_verified`, `account_locked`,
+    `account_inactive`) otherwise, so the client can tell the trader what to do."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        if not user.is_active:
+            raise AccountInactive()
+        if user.locked_at is not None:
+            raise AccountLocked()
+        if user.email_verified_at is None:
+            raise EmailNotVerified()
+        return True
+
+
+class HasTradeScope(BasePermission):
+    """Writes with an API key need the key's 'trade' scope; reads need any key. JWT and session users have all
+    scopes. Combine with IsAuthenticated (the default)."""
+
+    message = "This API key is read-only; writes need a key with the 'trade' scope."
+    code = "insufficient_scope"
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS or not isinstance(request.auth, ApiKey):
+            return True
+        return request.auth.allows_trading()
+
+
+class IsInteractiveUser(BasePermission):
+    """Only a person signed in with their second factor (JWT or session), never an API key: guards account
+    management (API keys, MFA devices) so a leaked key cannot mint more keys or change the second factor."""
+
+    message = "Account settings cannot be changed with an API key; sign in instead."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and not isinstance(request.auth, ApiKey))
