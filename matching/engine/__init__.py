@@ -1,0 +1,93 @@
+"""The order-book core: price-time priority matching on integer ticks and lots, with no Django import.
+
+A durable worker owns one OrderBook per symbol, feeds it commands one at a time and persists the
+events each command returns (plain tuples; events.named() gives them field names). Grid converts
+the Decimal prices and quantities of the database to the book's integers at the edge.
+"""
+
+from .book import OrderBook
+from .constants import (
+    BUY,
+    CANCELED,
+    DAY,
+    FILLED,
+    FOK,
+    GTC,
+    IOC,
+    LIMIT,
+    MARKET,
+    NEW,
+    PARTIALLY_FILLED,
+    SELL,
+    STOP,
+    STOP_LIMIT,
+    CancelReason,
+    RejectReason,
+)
+from .errors import DuplicateOrderId, EngineError, InvalidOrder, OffGridError
+from .events import (
+    ACCEPTED,
+    ORDER_UPDATE,
+    REJECTED,
+    REPLACED,
+    RESTED,
+    STOP_TRIGGERED,
+    TRADE,
+    Accepted,
+    Depth,
+    DepthLevel,
+    Event,
+    OrderState,
+    OrderUpdate,
+    Rejected,
+    Replaced,
+    Rested,
+    StopTriggered,
+    Trade,
+    named,
+)
+from .grid import Grid
+
+__all__ = [
+    "ACCEPTED",
+    "ORDER_UPDATE",
+    "REJECTED",
+    "REPLACED",
+    "RESTED",
+    "STOP_TRIGGERED",
+    "TRADE",
+    "BUY",
+    "CANCELED",
+    "DAY",
+    "FILLED",
+    "FOK",
+    "GTC",
+    "IOC",
+    "LIMIT",
+    "MARKET",
+    "NEW",
+    "PARTIALLY_FILLED",
+    "SELL",
+    "STOP",
+    "STOP_LIMIT",
+    "Accepted",
+    "CancelReason",
+    "Depth",
+    "DepthLevel",
+    "DuplicateOrderId",
+    "EngineError",
+    "Event",
+    "Grid",
+    "InvalidOrder",
+    "OffGridError",
+    "OrderBook",
+    "OrderState",
+    "OrderUpdate",
+    "RejectReason",
+    "Rejected",
+    "Replaced",
+    "Rested",
+    "StopTriggered",
+    "Trade",
+    "named",
+]
