@@ -1,6 +1,7 @@
 """Settings shared by every environment; each value comes from the environment with a development default."""
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -244,6 +245,24 @@ CELERY_BEAT_SCHEDULE: dict = {
     "outbox-sweep": {"task": "outbox.sweep", "schedule": 2.0, "options": {"queue": "default", "expires": 10}},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule"))
+
+# --- Money (portfolios ledger, deposits, withdrawals; idempotency keys) ---------------------------
+LEDGER_CURRENCY = env("LEDGER_CURRENCY", "USD")
+DEPOSIT_MIN_AMOUNT = Decimal(env("DEPOSIT_MIN_AMOUNT", "1"))
+DEPOSIT_MAX_AMOUNT = Decimal(env("DEPOSIT_MAX_AMOUNT", "100000"))
+DEPOSIT_DAILY_LIMIT = Decimal(env("DEPOSIT_DAILY_LIMIT", "250000"))
+WITHDRAWAL_MAX_AMOUNT = Decimal(env("WITHDRAWAL_MAX_AMOUNT", "100000"))
+WITHDRAWAL_DAILY_LIMIT = Decimal(env("WITHDRAWAL_DAILY_LIMIT", "250000"))
+DEPOSIT_SETTLE_DELAY_SECONDS = float(env("DEPOSIT_SETTLE_DELAY_SECONDS", "3"))
+PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", "portfolios.gateway.SimulatedGateway")
+# Dotted path of a callable(symbols) -> {symbol: Decimal} giving last/reference prices to the portfolio.
+PORTFOLIOS_PRICE_LOOKUP = env("PORTFOLIOS_PRICE_LOOKUP", "")
+IDEMPOTENCY_KEY_TTL_HOURS = int(env("IDEMPOTENCY_KEY_TTL_HOURS", "24"))
+IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS = int(env("IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS", "60"))
+CELERY_IMPORTS = ("brokerx.idempotency",)  # its purge task lives beside the idempotency code
+CELERY_BEAT_SCHEDULE["idempotency-keys-purge"] = {
+    "task": "brokerx.idempotency_keys_purge", "schedule": 3600.0, "options": {"expires": 600},
+}
 
 # --- Trading ---------------------------------------------------------------------------------------
 BROKERX_MAKER_FEE_RATE = env("BROKERX_MAKER_FEE_RATE", "0.0002")

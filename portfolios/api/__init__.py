@@ -1,0 +1,1 @@
+"""HTTP API of the portfolios context: deposits, withdrawals, portfolio and activities."""

@@ -1,0 +1,12 @@
+"""Routes of the portfolios API under /api/v1/."""
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("deposits", views.DepositListCreateView.as_view(), name="deposits"),
+    path("deposits/<int:deposit_id>", views.DepositDetailView.as_view(), name="deposit-detail"),
+    path("withdrawals", views.WithdrawalListCreateView.as_view(), name="withdrawals"),
+    path("portfolio", views.PortfolioView.as_view(), name="portfolio"),
+    path("activities", views.ActivityListView.as_view(), name="activities"),
+]

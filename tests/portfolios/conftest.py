@@ -1,0 +1,52 @@
+"""Fixtures of the portfolios tests: traders, staff, funding through a manual adjustment, Celery run inline."""
+from decimal import Decimal
+
+import pytest
+
+from brokerx.celery import app as celery_app
+from portfolios.models import LedgerAccount
+from portfolios.services import adjustment_post
+from tests.factories import UserFactory
+
+from .helpers import assert_books_balanced
+
+
+@pytest.fixture
+def trader(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(is_staff=True, email="desk@brokerx.example")
+
+
+@pytest.fixture
+def fund(staff):
+    """fund(user, cash="1000", shares={"ACME": "10"}, unit_cost="90"): credit through a staff adjustment."""
+
+    def fund(user, *, cash: str = "0", shares: dict[str, str] | None = None, unit_cost: str = "0"):
+        if Decimal(cash):
+            adjustment_post(staff_user=staff, user=user, kind=LedgerAccount.Kind.CASH_AVAILABLE, asset="USD",
+                            amount=Decimal(cash), reason="test funding")
+        for symbol, qty in (shares or {}).items():
+            adjustment_post(staff_user=staff, user=user, kind=LedgerAccount.Kind.SECURITIES_AVAILABLE, asset=symbol,
+                            amount=Decimal(qty), reason="test funding", unit_cost=Decimal(unit_cost))
+
+    return fund
+
+
+@pytest.fixture
+def books(db):
+    """Asserts the books balance after the test."""
+    yield
+    assert_books_balanced()
+
+
+@pytest.fixture
+def celery_eager():
+    """Run tasks inline (the settle delay is not waited for): enqueued after commit, executed at once."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
