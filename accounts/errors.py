@@ -100,3 +100,15 @@ class CodeNotSent(AccountsError):
     status_code = 429
     default_code = "code_not_sent"
     default_detail = "A code was sent moments ago; wait a little before asking for another."
+
+
+class CodeThrottled(AccountsError):
+    """django-otp's back-off after a wrong code (1 s, 2 s, 4 s, ...): not counted as a failure, just wait."""
+
+    status_code = 429
+    default_code = "code_throttled"
+
+    def __init__(self, *, retry_after: int):
+        super().__init__(f"Too soon after a wrong code. Wait {retry_after} s and try again.",
+                         details={"retry_after": retry_after})
+        self.wait = retry_after

@@ -37,6 +37,10 @@ class _Anonymous(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [IpRateThrottle]
 
+    def get_authenticate_header(self, request):
+        # Without one DRF would turn a rejected token's 401 into a 403.
+        return 'Bearer realm="api"'
+
 
 class _Interactive(APIView):
     """Account settings: a person signed in with MFA (JWT or session), never an API key."""

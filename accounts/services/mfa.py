@@ -1,15 +1,17 @@
 """Second factors: TOTP provisioning (confirmed by a first code), removal, the e-mail code device, code checks."""
 import base64
+import math
 from dataclasses import dataclass
 
 import qrcode
 import qrcode.image.svg
 from django.db import transaction
+from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ..errors import InvalidCode, TotpAlreadyConfigured, TotpNotConfigured
+from ..errors import CodeThrottled, InvalidCode, TotpAlreadyConfigured, TotpNotConfigured
 from ..models import MfaMethod, User
 
 
@@ -37,6 +39,14 @@ def email_device_ensure(*, user: User) -> EmailDevice:
     return device
 
 
+def check_not_throttled(device: Device) -> None:
+    allowed, data = device.verify_is_allowed()
+    if not allowed:
+        locked_until = (data or {}).get("locked_until")
+        wait = (locked_until - timezone.now()).total_seconds() if locked_until else 1
+        raise CodeThrottled(retry_after=max(1, math.ceil(wait)))
+
+
 def verify_second_factor(*, user: User, method: str, code: str | None) -> Device | None:
     """The device that accepts `code`, or None. Call inside a transaction: the device row is locked so two
     requests presenting the same TOTP code are serialized and the second sees `last_t` already advanced."""
@@ -47,6 +57,7 @@ def verify_second_factor(*, user: User, method: str, code: str | None) -> Device
     device = model.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk").first()
     if device is None:
         return None
+    check_not_throttled(device)
     return device if device.verify_token(code) else None
 
 
@@ -69,6 +80,7 @@ def totp_provision_confirm(*, user: User, code: str) -> TOTPDevice:
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("-pk").first()
         if device is None:
             raise TotpNotConfigured()
+        check_not_throttled(device)
         normalized = _normalize_code(code)
         accepted = normalized.isdigit() and device.verify_token(normalized)
         if accepted:

@@ -33,6 +33,14 @@ def make_totp(user, *, confirmed: bool = True) -> TOTPDevice:
     return TOTPDevice.objects.create(user=user, name="app", confirmed=confirmed)
 
 
+def unthrottle(user) -> None:
+    """Skip django-otp's back-off after a wrong code (1 s, 2 s, ...) so a test need not sleep."""
+    from django_otp.plugins.otp_email.models import EmailDevice
+
+    for model in (TOTPDevice, EmailDevice):
+        model.objects.filter(user=user).update(throttling_failure_timestamp=None)
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()
