@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "matching",
     "notifications",
     "outbox",
+    "alpaca",
 ]
 
 MIDDLEWARE = [

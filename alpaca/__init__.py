@@ -1,0 +1,1 @@
+"""Alpaca Trading API v2-compatible surface (REST under /v2/, the trade_updates stream at /stream)."""

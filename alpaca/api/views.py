@@ -1,0 +1,369 @@
+"""HTTP endpoints of the Alpaca Trading API v2 surface: parse Alpaca's parameters, call BrokerX, answer in kind."""
+import codecs
+import json
+import re
+from datetime import UTC, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import CanTrade
+from brokerx.ratelimit import RedisRateThrottle
+from orders import services as order_services
+from orders.models import TimeInForce
+
+from .. import selectors, services
+from ..authentication import AlpacaKeyAuthentication, AlpacaTradeScope
+from ..errors import AlpacaError, exception_handler, invalid, not_found
+from . import representations as rep
+
+CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+PRICE = {"max_digits": 18, "decimal_places": 4, "required": False, "allow_null": True}
+MAX_CALENDAR_DAYS = 366
+
+
+class AlpacaJSONParser(JSONParser):
+    """JSON bodies with numbers read as Decimal, so a float the SDK sends (10.0, 100.25) is never rounded."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.load(codecs.getreader(encoding)(stream), parse_float=Decimal)
+        except ValueError as exc:
+            raise ParseError(f"request body is not valid JSON: {exc}") from exc
+
+
+class AlpacaThrottle(RedisRateThrottle):
+    scope = "alpaca"
+    rate = "200/min"  # Alpaca's own limit per account
+
+
+class AlpacaView(APIView):
+    authentication_classes = [AlpacaKeyAuthentication]
+    parser_classes = [AlpacaJSONParser]
+    renderer_classes = [JSONRenderer]
+    throttle_classes = [AlpacaThrottle]
+
+    def get_permissions(self):
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return [IsAuthenticated()]
+        return [IsAuthenticated(), AlpacaTradeScope(), CanTrade()]
+
+    def permission_denied(self, request, message=None, code=None):
+        if request.authenticators and not request.successful_authenticator:
+            super().permission_denied(request, message, code)
+        raise AlpacaError(message or "forbidden", status=403)
+
+    def get_exception_handler(self):
+        return exception_handler
+
+
+# --- parameters --------------------------------------------------------------------------------------
+
+def _choice(params, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
+    value = params.get(name) or default
+    if value is not None and value not in choices:
+        raise invalid(f"invalid {name}: {value} (expected one of {', '.join(choices)})")
+    return value
+
+
+def _moment(params, name: str):
+    raw = params.get(name)
+    if not raw:
+        return None
+    value = parse_datetime(raw.replace(" ", "+")) or (parse_datetime(raw + "T00:00:00+00:00")
+                                                      if parse_date(raw) else None)
+    if value is None:
+        raise invalid(f"invalid {name}: {raw} (expected RFC 3339)")
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+def _decimal(params, name: str) -> Decimal | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except ArithmeticError as exc:
+        raise invalid(f"invalid {name}: {raw}") from exc
+    if not value.is_finite():
+        raise invalid(f"invalid {name}: {raw}")
+    return value
+
+
+class OrderCreateSerializer(serializers.Serializer):
+    symbol = serializers.CharField(max_length=16)
+    qty = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, allow_null=True)
+    notional = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, allow_null=True)
+    side = serializers.ChoiceField(choices=["buy", "sell"])
+    type = serializers.ChoiceField(choices=["market", "limit", "stop", "stop_limit", "trailing_stop"])
+    time_in_force = serializers.ChoiceField(choices=["day", "gtc", "opg", "cls", "ioc", "fok"])
+    limit_price = serializers.DecimalField(**PRICE)
+    stop_price = serializers.DecimalField(**PRICE)
+    trail_price = serializers.DecimalField(**PRICE)
+    trail_percent = serializers.DecimalField(**PRICE)
+    extended_hours = serializers.BooleanField(required=False, allow_null=True)
+    client_order_id = serializers.CharField(max_length=128, required=False, allow_null=True, allow_blank=True)
+    order_class = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    take_profit = serializers.JSONField(required=False, allow_null=True)
+    stop_loss = serializers.JSONField(required=False, allow_null=True)
+    legs = serializers.JSONField(required=False, allow_null=True)
+    position_intent = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+
+
+def _order_request(data: dict) -> order_services.OrderRequest:
+    """Alpaca's order body -> the native request, refusing what BrokerX does not offer with a clear 422."""
+    if data.get("order_class") not in (None, "", "simple") or data.get("legs") or data.get("take_profit") \
+            or data.get("stop_loss"):
+        raise invalid("order_class not supported: only simple orders are available")
+    if data.get("notional") is not None:
+        raise invalid("notional orders are not supported; give qty")
+    if data.get("qty") is None:
+        raise invalid("qty is required")
+    if data["qty"] <= 0:
+        raise invalid("qty must be > 0")
+    if data["type"] == "trailing_stop" or data.get("trail_price") is not None or data.get("trail_percent") is not None:
+        raise invalid("trailing_stop orders are not supported")
+    if data["time_in_force"] in ("opg", "cls"):
+        raise invalid(f"time_in_force {data['time_in_force']} is not supported")
+    if data.get("extended_hours"):
+        raise invalid("extended hours orders are not supported")
+    client_order_id = data.get("client_order_id") or None
+    if client_order_id is not None and not CLIENT_ORDER_ID.match(client_order_id):
+        raise invalid("client_order_id must be 1-64 characters of letters, digits and . _ : -")
+    return order_services.OrderRequest(
+        symbol=data["symbol"].upper(), side=data["side"], type=data["type"], time_in_force=data["time_in_force"],
+        qty=data["qty"], limit_price=data.get("limit_price"), stop_price=data.get("stop_price"),
+        client_order_id=client_order_id)
+
+
+class OrderReplaceSerializer(serializers.Serializer):
+    qty = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, allow_null=True)
+    time_in_force = serializers.ChoiceField(choices=["day", "gtc", "opg", "cls", "ioc", "fok"], required=False,
+                                            allow_null=True)
+    limit_price = serializers.DecimalField(**PRICE)
+    stop_price = serializers.DecimalField(**PRICE)
+    trail = serializers.DecimalField(**PRICE)
+    client_order_id = serializers.CharField(max_length=128, required=False, allow_null=True, allow_blank=True)
+
+
+def _valid(serializer_class, data) -> dict:
+    if not isinstance(data, dict):
+        raise invalid("request body must be a JSON object")
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- account, clock, calendar ------------------------------------------------------------------------
+
+class AccountView(AlpacaView):
+    @extend_schema(exclude=True)
+    def get(self, request):
+        return Response(rep.account_json(request.user, selectors.portfolio_for(request.user)))
+
+
+class ClockView(AlpacaView):
+    @extend_schema(exclude=True)
+    def get(self, request):
+        clock = selectors.market_clock()
+        return Response(rep.clock_json(now=clock["now"], is_open=clock["is_open"], next_open=clock["next_open"],
+                                       next_close=clock["next_close"]))
+
+
+class CalendarView(AlpacaView):
+    @extend_schema(exclude=True)
+    def get(self, request):
+        today = timezone.localdate()
+        start = _date(request.query_params, "start") or today
+        end = _date(request.query_params, "end") or start + timedelta(days=30)
+        if end < start:
+            raise invalid("end must not be before start")
+        if (end - start).days > MAX_CALENDAR_DAYS:
+            raise invalid(f"at most {MAX_CALENDAR_DAYS} days per request")
+        days = selectors.market_calendar(start=start, end=end)
+        return Response([rep.calendar_day_json(day, opens, closes) for day, opens, closes in days])
+
+
+def _date(params, name: str):
+    raw = params.get(name)
+    if not raw:
+        return None
+    value = parse_date(raw[:10])
+    if value is None:
+        raise invalid(f"invalid {name}: {raw} (expected YYYY-MM-DD)")
+    return value
+
+
+# --- orders ------------------------------------------------------------------------------------------
+
+class OrderListView(AlpacaView):
+    @extend_schema(exclude=True)
+    def get(self, request):
+        params = request.query_params
+        try:
+            limit = int(params.get("limit") or 50)
+        except ValueError as exc:
+            raise invalid("invalid limit") from exc
+        if not 1 <= limit <= 500:
+            raise invalid("limit must be between 1 and 500")
+        symbols = [s.strip() for s in (params.get("symbols") or "").split(",") if s.strip()]
+        orders = selectors.orders_query(
+            request.user, status=_choice(params, "status", ("open", "closed", "all"), "open"), limit=limit,
+            after=_moment(params, "after"), until=_moment(params, "until"),
+            direction=_choice(params, "direction", ("asc", "desc"), "desc"),
+            side=_choice(params, "side", ("buy", "sell"), None), symbols=symbols)
+        return Response([rep.order_from_model(order) for order in orders])
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        order_request = _order_request(_valid(OrderCreateSerializer, request.data))
+        order, created = order_services.order_place(user=request.user, request=order_request)
+        if not created:
+            raise invalid("client_order_id must be unique")
+        return Response(rep.order_from_model(order))
+
+    @extend_schema(exclude=True)
+    def delete(self, request):
+        outcomes = services.orders_cancel_all(user=request.user)
+        body = [{"id": rep.ids.encode_str(rep.ids.Kind.ORDER, o.order_id), "status": o.status,
+                 "body": rep.order_from_model(o.order) if o.order is not None
+                 else {"code": o.error.code, "message": o.error.message}} for o in outcomes]
+        return Response(body, status=status.HTTP_207_MULTI_STATUS)
+
+
+class OrderByClientIdView(AlpacaView):
+    @extend_schema(exclude=True)
+    def get(self, request):
+        client_order_id = request.query_params.get("client_order_id") or ""
+        if not client_order_id:
+            raise invalid("client_order_id is required")
+        order = selectors.order_by_client_order_id(request.user, client_order_id)
+        if order is None:
+            raise not_found("order not found")
+        return Response(rep.order_from_model(order))
+
+
+class OrderDetailView(AlpacaView):
+    def _order(self, request, order_id: str):
+        order = selectors.order_by_uuid(request.user, order_id)
+        if order is None:
+            raise not_found("order not found")
+        return order
+
+    @extend_schema(exclude=True)
+    def get(self, request, order_id: str):
+        return Response(rep.order_from_model(self._order(request, order_id)))
+
+    @extend_schema(exclude=True)
+    def patch(self, request, order_id: str):
+        """Replace in place: BrokerX keeps the order id and bumps its version (Alpaca issues a new order id)."""
+        order = self._order(request, order_id)
+        data = _valid(OrderReplaceSerializer, request.data)
+        if data.get("trail") is not None:
+            raise invalid("trailing_stop orders are not supported")
+        if data.get("client_order_id") and data["client_order_id"] != order.client_order_id:
+            raise invalid("client_order_id cannot change: a replaced order keeps its id and client_order_id")
+        tif = data.get("time_in_force")
+        if tif is not None and tif not in (TimeInForce.DAY, TimeInForce.GTC):
+            raise invalid(f"time_in_force {tif} is not allowed on a replace")
+        if all(data.get(f) is None for f in ("qty", "limit_price", "stop_price", "time_in_force")):
+            raise invalid("give at least one of qty, limit_price, stop_price, time_in_force")
+        if data.get("qty") is not None and data["qty"] <= 0:
+            raise invalid("qty must be > 0")
+        # No version in Alpaca's PATCH: the service checks against the version it reads under the lock.
+        order = order_services.order_replace(user=request.user, order_id=order.pk, version=None, qty=data.get("qty"),
+                                             limit_price=data.get("limit_price"), stop_price=data.get("stop_price"),
+                                             time_in_force=tif)
+        return Response(rep.order_from_model(order))
+
+    @extend_schema(exclude=True)
+    def delete(self, request, order_id: str):
+        order = self._order(request, order_id)
+        order_services.order_cancel(user=request.user, order_id=order.pk, version=None, reason="user")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- positions ---------------------------------------------------------------------------------------
+
+def _positions(user, symbol: str | None = None) -> list[dict]:
+    rows = [row for row in selectors.portfolio_for(user)["positions"] if row["qty"] > 0
+            and (symbol is None or row["symbol"] == symbol)]
+    instrument_ids = selectors.instrument_ids(row["symbol"] for row in rows)
+    return [rep.position_json(row, asset_id=instrument_ids.get(row["symbol"]), lastday_price=None) for row in rows]
+
+
+def _outcomes_json(outcomes) -> list[dict]:
+    return [{"symbol": o.symbol, "status": o.status,
+             "order_id": rep.ids.encode_str(rep.ids.Kind.ORDER, o.order_id) if o.order_id else None,
+             "body": rep.order_from_model(o.order) if o.order is not None
+             else {"code": o.error.code, "message": o.error.message, "symbol": o.symbol}} for o in outcomes]
+
+
+class PositionListView(AlpacaView):
+    @extend_schema(exclude=True)
+    def get(self, request):
+        return Response(_positions(request.user))
+
+    @extend_schema(exclude=True)
+    def delete(self, request):
+        cancel = (request.query_params.get("cancel_orders") or "").lower() in ("true", "1")
+        outcomes = services.positions_close_all(user=request.user, cancel_orders=cancel)
+        return Response(_outcomes_json(outcomes), status=status.HTTP_207_MULTI_STATUS)
+
+
+class PositionDetailView(AlpacaView):
+    def _symbol(self, symbol_or_asset_id: str) -> str:
+        instrument = selectors.instrument_by_symbol_or_id(symbol_or_asset_id)
+        if instrument is None:
+            raise not_found("position does not exist")
+        return instrument.symbol
+
+    @extend_schema(exclude=True)
+    def get(self, request, symbol_or_asset_id: str):
+        positions = _positions(request.user, self._symbol(symbol_or_asset_id))
+        if not positions:
+            raise not_found("position does not exist")
+        return Response(positions[0])
+
+    @extend_schema(exclude=True)
+    def delete(self, request, symbol_or_asset_id: str):
+        params = request.query_params
+        order = services.position_close(user=request.user, symbol=self._symbol(symbol_or_asset_id),
+                                        qty=_decimal(params, "qty"), percentage=_decimal(params, "percentage"))
+        return Response(rep.order_from_model(order))
+
+
+# --- assets ------------------------------------------------------------------------------------------
+
+class AssetListView(AlpacaView):
+    @extend_schema(exclude=True)
+    def get(self, request):
+        params = request.query_params
+        asset_class = params.get("asset_class")
+        if asset_class and asset_class != rep.ASSET_CLASS:
+            return Response([])
+        exchange = params.get("exchange")
+        if exchange and exchange != rep.EXCHANGE:
+            return Response([])
+        instruments = selectors.instruments(status=_choice(params, "status", ("active", "inactive"), None))
+        return Response([rep.asset_json(instrument) for instrument in instruments])
+
+
+class AssetDetailView(AlpacaView):
+    @extend_schema(exclude=True)
+    def get(self, request, symbol_or_asset_id: str):
+        instrument = selectors.instrument_by_symbol_or_id(symbol_or_asset_id)
+        if instrument is None:
+            raise not_found(f"asset not found for {symbol_or_asset_id}")
+        return Response(rep.asset_json(instrument))

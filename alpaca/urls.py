@@ -1,0 +1,17 @@
+"""Routes of the Alpaca Trading API v2 surface, at exactly the paths the SDK calls (no trailing slashes)."""
+from django.urls import path
+
+from .api import views
+
+urlpatterns = [
+    path("v2/account", views.AccountView.as_view(), name="alpaca-account"),
+    path("v2/clock", views.ClockView.as_view(), name="alpaca-clock"),
+    path("v2/calendar", views.CalendarView.as_view(), name="alpaca-calendar"),
+    path("v2/orders", views.OrderListView.as_view(), name="alpaca-orders"),
+    path("v2/orders:by_client_order_id", views.OrderByClientIdView.as_view(), name="alpaca-order-by-client-id"),
+    path("v2/orders/<str:order_id>", views.OrderDetailView.as_view(), name="alpaca-order"),
+    path("v2/positions", views.PositionListView.as_view(), name="alpaca-positions"),
+    path("v2/positions/<str:symbol_or_asset_id>", views.PositionDetailView.as_view(), name="alpaca-position"),
+    path("v2/assets", views.AssetListView.as_view(), name="alpaca-assets"),
+    path("v2/assets/<str:symbol_or_asset_id>", views.AssetDetailView.as_view(), name="alpaca-asset"),
+]
