@@ -16,7 +16,8 @@ def test_provision_confirm_and_remove(authed_client, user):
 
     assert started.status_code == 201
     body = started.json()
-    assert body["otpauth_uri"].startswith("otpauth://totp/BrokerX") and f"secret={body['secret']}" in body["otpauth_uri"]
+    assert body["otpauth_uri"].startswith("otpauth://totp/BrokerX")
+    assert f"secret={body['secret']}" in body["otpauth_uri"]
     assert body["qr_data_uri"].startswith("data:image/svg+xml;base64,")
     device = TOTPDevice.objects.get(user=user)
     assert device.confirmed is False
@@ -26,7 +27,8 @@ def test_provision_confirm_and_remove(authed_client, user):
                                                                 else "111111"}, format="json")
     assert wrong.status_code == 401
     unthrottle(user)
-    assert authed_client.post(url("auth-mfa-totp-confirm"), {"code": totp_code(device)}, format="json").status_code == 200
+    confirmed = authed_client.post(url("auth-mfa-totp-confirm"), {"code": totp_code(device)}, format="json")
+    assert confirmed.status_code == 200
     assert authed_client.get(url("auth-mfa-totp")).json() == {"confirmed": True, "pending": False}
     assert authed_client.post(url("auth-mfa-totp")).status_code == 409
 
