@@ -10,6 +10,10 @@ logger = logging.getLogger(__name__)
 class CeleryQueueDepthCollector:
     """On scrape, reads the length of each Celery queue (a Redis list with the Redis broker)."""
 
+    def describe(self):
+        # Named up front so registering does not connect to the broker at start-up.
+        return [GaugeMetricFamily("celery_queue_depth", "Messages waiting in a Celery queue", labels=["queue"])]
+
     def collect(self):
         gauge = GaugeMetricFamily("celery_queue_depth", "Messages waiting in a Celery queue", labels=["queue"])
         try:

@@ -124,6 +124,8 @@ class Order(models.Model):
     version = models.PositiveIntegerField(default=1)
     # Time priority in the book: set when the order first rests, renewed by a replace that loses priority.
     book_seq = models.BigIntegerField(null=True, blank=True)
+    # A stop-limit whose stop price was reached rests as a plain limit order.
+    stop_triggered = models.BooleanField(default=False)
     saga_state = models.CharField(max_length=12, choices=SagaState.choices, default=SagaState.CREATED)
     reason = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

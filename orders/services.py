@@ -46,6 +46,17 @@ def _record(order: Order, event_type: str, **extra) -> OrderEvent:
     return OrderEvent.objects.create(order=order, type=event_type, data={**order_state(order), **extra})
 
 
+def _report(order: Order, exec_type: str, *, reason: str = "") -> None:
+    """An execution report on the owner's private stream (numbered and pushed after commit)."""
+    from notifications.models import ExecutionReport
+    from notifications.services import execution_reports_record
+
+    execution_reports_record([ExecutionReport(
+        user_id=order.user_id, order_id=order.pk, client_order_id=order.client_order_id, symbol=order.symbol,
+        side=order.side, exec_type=exec_type, order_status=order.status, cum_qty=order.cum_qty,
+        leaves_qty=order.leaves_qty, avg_px=order.avg_px, reason=reason)])
+
+
 def _emit_to_matching(order: Order, topic: str, **extra) -> None:
     outbox_emit(topic=topic, payload={"order_id": order.pk, "symbol": order.symbol, "version": order.version, **extra},
                 aggregate_type="order", aggregate_id=order.pk, partition_key=order.symbol, queue=MATCHING_QUEUE)
@@ -184,6 +195,7 @@ def _close(order: Order, *, status: str, reason: str, event_type: str) -> None:
     order.version += 1
     order.save(update_fields=["status", "reason", "leaves_qty", "reserved_amount", "version", "updated_at"])
     _record(order, event_type)
+    _report(order, "expired" if status == OrderStatus.EXPIRED else "canceled", reason=reason)
     _emit_to_matching(order, "order.canceled")
 
 
@@ -236,10 +248,14 @@ def order_replace(*, user, order_id: int, version: int | None, qty: Decimal | No
         if order.type == OrderType.STOP:
             order.protection_price = price
         order.reserved_amount = required
+        if priority_lost:
+            # Its old place in the queue is gone; matching gives it a new one when it takes the replace.
+            order.book_seq = None
         order.version += 1
         order.save(update_fields=["qty", "leaves_qty", "limit_price", "stop_price", "time_in_force",
-                                  "protection_price", "reserved_amount", "version", "updated_at"])
+                                  "protection_price", "reserved_amount", "book_seq", "version", "updated_at"])
         _record(order, OrderEventType.REPLACED, priority_lost=priority_lost)
+        _report(order, "replaced")
         _emit_to_matching(order, "order.replaced", priority_lost=priority_lost)
     return order
 

@@ -7,6 +7,10 @@ logger = logging.getLogger(__name__)
 
 
 class OutboxCollector:
+    def describe(self):
+        # Named up front so registering does not query the database at start-up.
+        return [GaugeMetricFamily("outbox_events", "Outbox events not yet delivered", labels=["queue", "status"])]
+
     def collect(self):
         gauge = GaugeMetricFamily("outbox_events", "Outbox events not yet delivered", labels=["queue", "status"])
         try:

@@ -2,6 +2,8 @@
 import pytest
 from django.core.cache import cache
 
+pytest_plugins = ["tests.trading_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_cache():

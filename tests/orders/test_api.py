@@ -5,8 +5,7 @@ import pytest
 from django.utils import timezone
 
 from orders.models import Order
-
-from .conftest import assert_books_balanced
+from tests.trading_fixtures import assert_books_balanced
 
 pytestmark = pytest.mark.django_db
 

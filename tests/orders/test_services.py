@@ -11,8 +11,7 @@ from orders.models import Instrument, Order, OrderEvent
 from orders.selectors import instrument_cache_invalidate, order_state_from_events
 from orders.services import OrderRequest, buy_reservation, order_cancel, order_place, order_replace
 from outbox.models import OutboxEvent
-
-from .conftest import assert_books_balanced, balance
+from tests.trading_fixtures import assert_books_balanced, balance
 
 pytestmark = pytest.mark.django_db
 

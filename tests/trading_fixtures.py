@@ -1,4 +1,4 @@
-"""Fixtures for order tests: instruments, funded traders, and the books/reservations invariants."""
+"""Trading fixtures shared by the order, matching and API suites: instruments, funded traders, invariants."""
 from decimal import Decimal
 
 import pytest

@@ -1,0 +1,42 @@
+"""The private order stream /ws/orders/: the signed-in user's execution reports, each with its sequence number."""
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .services import user_stream_group
+
+
+class OrdersConsumer(AsyncJsonWebsocketConsumer):
+    """Joins the user's group; reports arrive after the matching commit. On connect it tells the client the
+    last sequence number so far, so a client can fetch anything it missed from /api/v1/fills?after=<seq>."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.user_id = user.pk
+        self.group = user_stream_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "hello", "stream": "orders", "last_seq": await self._last_seq()})
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def execution_report(self, event):
+        await self.send_json({"type": "execution_report", **event["report"]})
+
+    async def session_revoked(self, event):
+        await self.close(code=4401)
+
+    @database_sync_to_async
+    def _last_seq(self) -> int:
+        from .models import StreamCounter
+
+        counter = StreamCounter.objects.filter(user_id=self.user_id).first()
+        return counter.last_seq if counter else 0

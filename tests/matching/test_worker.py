@@ -1,0 +1,301 @@
+"""Durable matching through the outbox: fills, partial fills, IOC/FOK, market, self-trade, stops, halts, restarts."""
+from decimal import Decimal
+
+import pytest
+
+from matching.models import Trade
+from matching.services import book_forget
+from notifications.models import ExecutionReport
+from orders.models import Instrument, Order
+from orders.selectors import instrument_cache_invalidate
+from orders.services import OrderRequest, order_cancel, order_place, order_replace
+from outbox.models import OutboxEvent
+from outbox.services import outbox_drain
+from tests.trading_fixtures import assert_books_balanced, balance
+
+pytestmark = pytest.mark.django_db
+
+
+_capture = None
+
+
+@pytest.fixture(autouse=True)
+def _fresh_books(django_capture_on_commit_callbacks):
+    global _capture
+    _capture = django_capture_on_commit_callbacks
+    book_forget()
+    yield
+    book_forget()
+
+
+def match() -> int:
+    """One matching drain of ACME, with its after-commit work run as a real commit would."""
+    with _capture(execute=True):
+        return outbox_drain(queue="critical", partition_key="ACME")
+
+
+def place(user, side, qty, price=None, *, type="limit", tif="gtc", stop=None, coid=None) -> Order:
+    order, _ = order_place(user=user, request=OrderRequest(
+        symbol="ACME", side=side, type=type, time_in_force=tif, qty=Decimal(qty),
+        limit_price=Decimal(price) if price else None, stop_price=Decimal(stop) if stop else None,
+        client_order_id=coid))
+    return order
+
+
+def fresh(order: Order) -> Order:
+    return Order.objects.get(pk=order.pk)
+
+
+def test_crossing_orders_of_two_traders_fill_and_settle(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "10"})
+    buyer = make_trader(cash="5000")
+    sell = place(seller, "sell", "10", "100.00")
+    match()
+    buy = place(buyer, "buy", "10", "101.00")
+    match()
+
+    sell, buy = fresh(sell), fresh(buy)
+    assert sell.status == buy.status == "filled"
+    assert sell.avg_px == buy.avg_px == Decimal("100.00")  # at the resting (maker) price
+    trade = Trade.objects.get()
+    assert (trade.price, trade.qty, trade.aggressor_side) == (Decimal("100.00"), 10, "buy")
+    # maker pays 2 bp, taker 5 bp; the buyer's surplus reservation (limit 101) is back in available cash
+    assert trade.seller_fee == Decimal("0.20") and trade.buyer_fee == Decimal("0.50")
+    assert balance(buyer, "cash_available") == Decimal("5000") - Decimal("1000.50")
+    assert balance(buyer, "cash_reserved") == 0
+    assert balance(buyer, "securities_available", "ACME") == 10
+    assert balance(seller, "cash_available") == Decimal("999.80")
+    assert balance(seller, "securities_reserved", "ACME") == 0
+    assert sell.saga_state == buy.saga_state == "completed"
+    assert_books_balanced()
+
+
+def test_partial_fill_then_rest_then_cancel_releases_the_rest(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "4"})
+    buyer = make_trader(cash="5000")
+    buy = place(buyer, "buy", "10", "100.00")
+    sell = place(seller, "sell", "4", "99.00")
+    match()
+
+    buy, sell = fresh(buy), fresh(sell)
+    assert sell.status == "filled" and buy.status == "partially_filled"
+    assert buy.cum_qty == 4 and buy.leaves_qty == 6
+    assert_books_balanced()
+
+    order_cancel(user=buyer, order_id=buy.pk, version=buy.version)
+    match()
+    assert fresh(buy).status == "canceled"
+    assert balance(buyer, "cash_reserved") == 0
+    assert balance(buyer, "cash_available") == Decimal("5000") - Decimal("400.08")  # 4 @ 100 + maker fee
+    assert_books_balanced()
+
+
+def test_fok_that_cannot_fill_is_canceled_with_its_reservation_released(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "5"})
+    buyer = make_trader(cash="5000")
+    place(seller, "sell", "5", "100.00")
+    fok = place(buyer, "buy", "10", "100.00", tif="fok")
+    match()
+
+    fok = fresh(fok)
+    assert fok.status == "canceled" and fok.reason == "fok" and fok.cum_qty == 0
+    assert balance(buyer, "cash_available") == Decimal("5000") and balance(buyer, "cash_reserved") == 0
+    assert Trade.objects.count() == 0
+    assert_books_balanced()
+
+
+def test_ioc_fills_what_it_can_and_cancels_the_rest(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "3"})
+    buyer = make_trader(cash="5000")
+    place(seller, "sell", "3", "100.00")
+    ioc = place(buyer, "buy", "10", "100.00", tif="ioc")
+    match()
+
+    ioc = fresh(ioc)
+    assert ioc.status == "canceled" and ioc.cum_qty == 3 and ioc.leaves_qty == 0 and ioc.reason == "ioc"
+    assert balance(buyer, "cash_reserved") == 0
+    assert_books_balanced()
+
+
+def test_market_order_walks_the_book_within_its_protection(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "10"})
+    buyer = make_trader(cash="5000")
+    place(seller, "sell", "2", "100.00")
+    place(seller, "sell", "3", "101.00")
+    mkt = place(buyer, "buy", "10", type="market", tif="day")
+    match()
+
+    mkt = fresh(mkt)
+    assert mkt.cum_qty == 5 and mkt.status == "canceled"
+    assert mkt.avg_px == Decimal("100.6")
+    assert balance(buyer, "securities_available", "ACME") == 5
+    assert balance(buyer, "cash_reserved") == 0
+    assert_books_balanced()
+
+
+def test_self_trade_is_prevented_by_canceling_the_newest(instrument, make_trader):
+    trader = make_trader(cash="5000", shares={"ACME": "10"})
+    resting = place(trader, "sell", "5", "100.00")
+    incoming = place(trader, "buy", "5", "100.00")
+    match()
+
+    assert fresh(resting).status == "new"
+    incoming = fresh(incoming)
+    assert incoming.status == "canceled" and incoming.reason == "self_trade"
+    assert Trade.objects.count() == 0
+    assert balance(trader, "cash_reserved") == 0
+    assert_books_balanced()
+
+
+def test_a_stop_triggers_on_the_last_trade(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "20"})
+    buyer = make_trader(cash="10000")
+    stopper = make_trader(cash="10000")
+    stop = place(stopper, "buy", "2", type="stop", tif="day", stop="101.00")
+    place(seller, "sell", "1", "101.00")
+    place(seller, "sell", "5", "102.00")
+    match()
+    assert fresh(stop).status == "new" and fresh(stop).cum_qty == 0
+
+    place(buyer, "buy", "1", "101.00")  # last trade 101 reaches the stop
+    match()
+
+    stop = fresh(stop)
+    assert stop.stop_triggered is False or stop.status == "filled"
+    assert stop.status == "filled" and stop.avg_px == Decimal("102.00")
+    assert stop.events.filter(type="triggered").exists()
+    assert_books_balanced()
+
+
+def test_an_order_reaching_a_halted_symbol_is_compensated(instrument, make_trader):
+    buyer = make_trader(cash="5000")
+    order = place(buyer, "buy", "10", "100.00")
+    Instrument.objects.filter(symbol="ACME").update(trading_status="halted")
+    instrument_cache_invalidate("ACME")
+
+    match()
+
+    order = fresh(order)
+    assert order.status == "rejected" and order.reason == "symbol_halted" and order.saga_state == "compensated"
+    assert balance(buyer, "cash_available") == Decimal("5000") and balance(buyer, "cash_reserved") == 0
+    assert OutboxEvent.objects.filter(topic="saga.compensated", aggregate_id=str(order.pk)).exists()
+    assert ExecutionReport.objects.filter(order=order, exec_type="rejected").exists()
+    assert_books_balanced()
+
+
+def test_replace_after_partial_fill_and_priority(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "20"})
+    early = make_trader(cash="10000")
+    late = make_trader(cash="10000")
+    first = place(early, "buy", "10", "100.00")
+    second = place(late, "buy", "5", "100.00")
+    place(seller, "sell", "4", "100.00")
+    match()
+    first = fresh(first)
+    assert first.cum_qty == 4 and fresh(second).cum_qty == 0  # time priority
+
+    # Shrinking keeps priority; the next sell still goes to the first order.
+    first = order_replace(user=early, order_id=first.pk, version=first.version, qty=Decimal("8"))
+    place(seller, "sell", "2", "100.00")
+    match()
+    assert fresh(first).cum_qty == 6 and fresh(second).cum_qty == 0
+
+    # Growing loses priority: the second order is now first in line.
+    first = order_replace(user=early, order_id=first.pk, version=fresh(first).version, qty=Decimal("12"))
+    place(seller, "sell", "3", "100.00")
+    match()
+    assert fresh(second).cum_qty == 3 and fresh(first).cum_qty == 6
+    assert fresh(first).leaves_qty == 6
+    assert_books_balanced()
+
+
+def test_cancel_before_matching_sees_the_order_is_not_matched(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "10"})
+    buyer = make_trader(cash="5000")
+    sell = place(seller, "sell", "10", "100.00")
+    match()
+    buy = place(buyer, "buy", "10", "100.00")
+    order_cancel(user=seller, order_id=sell.pk, version=fresh(sell).version)  # committed before matching runs
+    match()
+
+    assert fresh(sell).status == "canceled" and fresh(buy).status == "new" and Trade.objects.count() == 0
+    assert_books_balanced()
+
+
+def test_a_replace_that_lost_priority_survives_a_worker_restart(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "20"})
+    early, late = make_trader(cash="10000"), make_trader(cash="10000")
+    first = place(early, "buy", "10", "100.00")
+    second = place(late, "buy", "5", "100.00")
+    match()
+    order_replace(user=early, order_id=first.pk, version=fresh(first).version, qty=Decimal("12"))
+    book_forget()  # the worker restarts before it takes the replace
+
+    place(seller, "sell", "3", "100.00")
+    match()
+
+    assert fresh(second).cum_qty == 3 and fresh(first).cum_qty == 0
+    assert fresh(first).book_seq > fresh(second).book_seq
+    assert_books_balanced()
+
+
+def test_a_restarted_worker_rebuilds_the_book_from_the_database(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "10"})
+    buyer = make_trader(cash="5000")
+    sell_a = place(seller, "sell", "4", "100.00")
+    sell_b = place(seller, "sell", "6", "100.00")
+    match()
+    book_forget()  # the worker process died; a new one knows nothing
+
+    place(buyer, "buy", "5", "100.00")
+    match()
+
+    assert fresh(sell_a).status == "filled" and fresh(sell_b).cum_qty == 1  # priority survived
+    assert_books_balanced()
+
+
+def test_a_batch_that_fails_half_way_leaves_nothing_and_is_replayed(instrument, make_trader, monkeypatch):
+    seller = make_trader(shares={"ACME": "10"})
+    buyer = make_trader(cash="5000")
+    place(seller, "sell", "10", "100.00")
+    match()
+    buy = place(buyer, "buy", "10", "100.00")
+
+    import matching.services as svc
+
+    real = svc.execution_reports_record
+
+    def crash(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("worker died")
+
+    monkeypatch.setattr(svc, "execution_reports_record", crash)
+    match()
+    assert Trade.objects.count() == 0 and fresh(buy).status == "new" and fresh(buy).saga_state == "created"
+    assert OutboxEvent.objects.get(topic="order.created", aggregate_id=str(buy.pk)).status == "pending"
+    assert_books_balanced()
+
+    monkeypatch.setattr(svc, "execution_reports_record", real)
+    OutboxEvent.objects.filter(status="pending").update(available_at="2000-01-01T00:00:00Z")
+    match()
+    assert Trade.objects.count() == 1 and fresh(buy).status == "filled"
+    assert ExecutionReport.objects.filter(order=buy, exec_type="trade").count() == 1
+    assert_books_balanced()
+
+
+def test_execution_reports_are_numbered_per_user_without_gaps(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "10"})
+    buyer = make_trader(cash="5000")
+    place(seller, "sell", "5", "100.00")
+    place(seller, "sell", "5", "100.00")
+    match()
+    place(buyer, "buy", "10", "100.00")
+    match()
+
+    for user in (seller, buyer):
+        seqs = list(ExecutionReport.objects.filter(user=user).order_by("seq").values_list("seq", flat=True))
+        assert seqs == list(range(1, len(seqs) + 1))
+    buyer_reports = list(ExecutionReport.objects.filter(user=buyer).order_by("seq"))
+    assert [r.exec_type for r in buyer_reports] == ["new", "trade", "trade"]
+    assert buyer_reports[-1].order_status == "filled" and buyer_reports[-1].leaves_qty == 0
+    assert buyer_reports[1].cum_qty == 5 and buyer_reports[1].leaves_qty == 5
