@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (cache invalidation of authenticated users and API keys)
+        from . import schema, signals  # noqa: F401  (OpenAPI schemes; cache invalidation of users and API keys)

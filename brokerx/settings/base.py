@@ -3,6 +3,7 @@ import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import dj_database_url
 from kombu import Exchange, Queue
@@ -95,14 +96,16 @@ TEMPLATES = [
 
 # --- Postgres only -------------------------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/brokerx")
+# A psycopg connection pool per process: under ASGI each request runs in its own thread, so Django's
+# per-thread persistent connections would pile up; the pool bounds them and reuses warm connections.
+DB_POOL_MAX = int(env("DB_POOL_MAX", "8"))
 DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL,
-        engine="django.db.backends.postgresql",
-        conn_max_age=int(env("DB_CONN_MAX_AGE", "60")),
-        conn_health_checks=True,
-    )
+    "default": dj_database_url.parse(DATABASE_URL, engine="django.db.backends.postgresql", conn_max_age=0)
 }
+if DB_POOL_MAX > 0:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(env("DB_POOL_MIN", "2")), "max_size": DB_POOL_MAX, "timeout": 10,
+    }
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise RuntimeError("BrokerX supports PostgreSQL only; DATABASE_URL must be a postgres:// URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -126,6 +129,14 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNELS_PREFIX", "bx-asgi"), "capacity": 1000},
     }
+}
+# Market data fans out to many subscribers per process: Redis pub/sub delivers one message per web process, which
+# hands it to its local consumers (ADR 005). Pub/sub ignores the database number, so the prefix carries it.
+_redis_url = urlsplit(REDIS_URL)
+_redis_db = (parse_qs(_redis_url.query).get("db") or [_redis_url.path.strip("/") if _redis_url.hostname else ""])[0]
+CHANNEL_LAYERS["market"] = {
+    "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{env('CHANNELS_PREFIX', 'bx-asgi')}-md{_redis_db or '0'}-"},
 }
 
 AUTH_USER_MODEL = "accounts.User"
@@ -177,6 +188,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "MfaMethodEnum": "accounts.models.MfaMethod",
+        "ApiKeyScopeEnum": "accounts.models.ApiKeyScope",
+    },
 }
 
 # --- Accounts: JWT, API keys, MFA, sign-up, lockout (ADR 003) -----------------------------------
@@ -271,6 +286,23 @@ BROKERX_TAKER_FEE_RATE = env("BROKERX_TAKER_FEE_RATE", "0.0005")
 # Default daily session (UTC) where no TradingSession row says otherwise; day orders expire at the close.
 BROKERX_SESSION_OPENS = env("BROKERX_SESSION_OPENS", "00:00")
 BROKERX_SESSION_CLOSES = env("BROKERX_SESSION_CLOSES", "23:59:59")
+
+# --- Market data and the market simulator (ADR 005) ----------------------------------------------------
+MARKET_CHANNEL_LAYER = "market"
+MARKET_DEPTH_LEVELS = int(env("MARKET_DEPTH_LEVELS", "10"))
+MARKET_SNAPSHOT_TTL_SECONDS = int(env("MARKET_SNAPSHOT_TTL_SECONDS", "300"))
+MARKET_WS_MAX_SYMBOLS = int(env("MARKET_WS_MAX_SYMBOLS", "50"))
+# Off unless asked: `make run` sets BROKERX_SIMULATOR=1; tests run it explicitly.
+BROKERX_SIMULATOR = env_bool("BROKERX_SIMULATOR", False)
+BROKERX_SIMULATOR_INTERVAL = float(env("BROKERX_SIMULATOR_INTERVAL", "1.0"))
+# Per-tick volatility of the reference price random walk, as a fraction of the price.
+BROKERX_SIMULATOR_VOLATILITY = Decimal(env("BROKERX_SIMULATOR_VOLATILITY", "0.0008"))
+if BROKERX_SIMULATOR:
+    CELERY_BEAT_SCHEDULE["market-simulator"] = {
+        "task": "matching.simulator_tick", "schedule": BROKERX_SIMULATOR_INTERVAL,
+        # Not on `critical`: the simulator is a client of matching, not part of it.
+        "options": {"queue": "default", "expires": max(BROKERX_SIMULATOR_INTERVAL * 2, 1.0)},
+    }
 
 # --- Logging: structured JSON with the request id ------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", "INFO")

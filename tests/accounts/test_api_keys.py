@@ -130,8 +130,9 @@ def test_revoke_is_idempotent(user):
 
 def test_jwt_auth_hot_path_needs_no_query_once_cached(authed_client, django_assert_num_queries):
     authed_client.get(url("auth-me"))  # caches the user
-    from accounts.authentication import JWTAuthentication
     from rest_framework.test import APIRequestFactory
+
+    from accounts.authentication import JWTAuthentication
 
     request = APIRequestFactory().get("/", HTTP_AUTHORIZATION=authed_client._credentials["HTTP_AUTHORIZATION"])
     with django_assert_num_queries(0):
