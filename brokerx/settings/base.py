@@ -127,7 +127,10 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNELS_PREFIX", "bx-asgi"), "capacity": 1000},
+        # The read timeout must outlast channels_redis' 5 s blocking BZPOPMIN: redis-py 8 defaults it to 5 s, which
+        # tears down every idle WebSocket consumer (django/channels_redis#422).
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": env("CHANNELS_PREFIX", "bx-asgi"),
+                   "capacity": 1000},
     }
 }
 # Market data fans out to many subscribers per process: Redis pub/sub delivers one message per web process, which
