@@ -33,3 +33,27 @@ class BookState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} v{self.version}"
+
+
+class Bar(models.Model):
+    """One-minute OHLCV candle of a symbol, kept in the matching transaction that makes its trades."""
+
+    id = models.BigAutoField(primary_key=True)
+    symbol = models.CharField(max_length=16)
+    start = models.DateTimeField(help_text="Start of the minute (UTC).")
+    open = models.DecimalField(max_digits=18, decimal_places=4)
+    high = models.DecimalField(max_digits=18, decimal_places=4)
+    low = models.DecimalField(max_digits=18, decimal_places=4)
+    close = models.DecimalField(max_digits=18, decimal_places=4)
+    volume = models.DecimalField(max_digits=20, decimal_places=4)
+    notional = models.DecimalField(max_digits=24, decimal_places=4, help_text="Sum of price x qty, for the VWAP.")
+    trade_count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["symbol", "start"], name="bar_one_per_symbol_minute"),
+            models.CheckConstraint(condition=models.Q(low__lte=models.F("high")), name="bar_low_not_above_high"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.start:%Y-%m-%d %H:%M} c={self.close}"

@@ -323,6 +323,9 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
         state.last_price = batch.last_price
         Instrument.objects.filter(pk=instrument.pk).update(last_price=batch.last_price)
     state.save()
+    from .market import market_record_trades  # 1-minute bars commit with their trades
+
+    market_record_trades(symbol=batch.symbol, trades=[t for t, _, _, _ in batch.trades], version=state.version)
 
 
 def _after_commit(symbol: str, book: engine.OrderBook, grid: engine.Grid, batch: Batch) -> None:

@@ -1,0 +1,104 @@
+"""Public market data snapshots under /api/v1/market/<symbol>/: parse, call a market read, answer JSON."""
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from brokerx.api.errors import ApiError
+
+from .. import market
+
+
+def _int_param(request, name: str, default: int | None, *, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(f"{name} must be an integer.", code="validation_error", details={name: raw}) from None
+    if not low <= value <= high:
+        raise ApiError(f"{name} must be between {low} and {high}.", code="validation_error", details={name: raw})
+    return value
+
+
+def _datetime_param(request, name: str):
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    value = parse_datetime(raw)
+    if value is None or value.tzinfo is None:
+        raise ApiError(f"{name} must be an ISO 8601 date-time with a UTC offset.", code="validation_error",
+                       details={name: raw})
+    return value
+
+
+class MarketView(APIView):
+    """Market data is public: no credentials needed, none looked up (answers come from the cache)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request, symbol: str):
+        symbol = symbol.upper()
+        try:
+            return Response(self.read(request, symbol))
+        except market.UnknownSymbol:
+            raise ApiError(f"No such symbol: {symbol}.", code="unknown_symbol", status_code=404,
+                           details={"symbol": symbol}) from None
+
+    def read(self, request, symbol: str) -> dict:
+        raise NotImplementedError
+
+
+class QuoteView(MarketView):
+    @extend_schema(summary="L1 quote: best bid/ask and sizes, last price; `seq` of the quote stream",
+                   responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, symbol: str):
+        return super().get(request, symbol)
+
+    def read(self, request, symbol):
+        return market.market_quote(symbol)
+
+
+class BookView(MarketView):
+    @extend_schema(summary="L2 depth snapshot, best first; `seq` of the book stream",
+                   parameters=[OpenApiParameter("levels", int, description="levels per side (default all kept)")],
+                   responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, symbol: str):
+        return super().get(request, symbol)
+
+    def read(self, request, symbol):
+        levels = _int_param(request, "levels", None, low=1, high=settings.MARKET_DEPTH_LEVELS)
+        book = market.market_book(symbol)
+        if levels is not None:
+            book = {**book, "bids": book["bids"][:levels], "asks": book["asks"][:levels]}
+        return book
+
+
+class TradesView(MarketView):
+    @extend_schema(summary="Recent trades, newest first; with `after` (a trade id) the later ones, oldest first",
+                   parameters=[OpenApiParameter("limit", int), OpenApiParameter("after", int)],
+                   responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, symbol: str):
+        return super().get(request, symbol)
+
+    def read(self, request, symbol):
+        return market.market_trades(symbol, limit=_int_param(request, "limit", 50, low=1, high=500),
+                                    after=_int_param(request, "after", None, low=0, high=2**63 - 1))
+
+
+class BarsView(MarketView):
+    @extend_schema(summary="1-minute OHLCV bars, oldest first: the latest `limit`, or from `start` to `end`",
+                   parameters=[OpenApiParameter("limit", int), OpenApiParameter("start", str),
+                               OpenApiParameter("end", str)],
+                   responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, symbol: str):
+        return super().get(request, symbol)
+
+    def read(self, request, symbol):
+        return market.market_bars(symbol, limit=_int_param(request, "limit", 120, low=1, high=1000),
+                                  start=_datetime_param(request, "start"), end=_datetime_param(request, "end"))
