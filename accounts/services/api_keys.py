@@ -2,11 +2,12 @@
 
 Secrets are 240 random bits, so a fast keyed hash is enough (no password-style slow hash) and every API
 call can afford to verify one. The (key, owner) pair is cached in Redis briefly; any change to either row
-drops it (accounts.signals), so a revoked key stops working at once.
+drops it (accounts.signals), so a revoked key stops working at once. A verified call costs one Redis GET.
 """
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -72,9 +73,15 @@ def _load(key_id: str) -> tuple[ApiKey, User] | None:
     return (api_key, api_key.user) if api_key else None
 
 
+# Key pk -> monotonic time of this process's last write of last_used_at. Kept in process (not Redis) so a
+# verified call costs one Redis round trip; each web process writes at most once a minute per key.
+_last_touched: dict[int, float] = {}
+
+
 def _touch_last_used(api_key: ApiKey) -> None:
-    # At most one UPDATE per key per minute: the Redis flag decides who writes.
-    if cache.add(f"acct:apikey-used:{api_key.pk}", 1, LAST_USED_RESOLUTION_SECONDS):
+    now = time.monotonic()
+    if now - _last_touched.get(api_key.pk, -LAST_USED_RESOLUTION_SECONDS) >= LAST_USED_RESOLUTION_SECONDS:
+        _last_touched[api_key.pk] = now
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
 
 

@@ -93,3 +93,22 @@ def test_audit_log_is_append_only(staff):
         StaffAuditLog.objects.filter(pk=entry.pk).update(action="tampered")
     with pytest.raises(DatabaseError), transaction.atomic():
         StaffAuditLog.objects.filter(pk=entry.pk).delete()
+
+
+def test_demo_seed_gives_demo_users_a_second_factor():
+    import io
+
+    from django_otp.plugins.otp_email.models import EmailDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.demo import seed_demo
+
+    trader = UserFactory(email="trader@brokerx.example")
+    UserFactory(email="staff@brokerx.example", is_staff=True)
+    out = io.StringIO()
+    seed_demo(out)
+    seed_demo(out)  # idempotent
+
+    assert EmailDevice.objects.filter(confirmed=True).count() == 2
+    assert TOTPDevice.objects.filter(user=trader, confirmed=True).count() == 1
+    assert out.getvalue().count("shown once") == 1
