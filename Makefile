@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean-data
+.PHONY: run test lint install clean-data bench-tools bench-orders
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,3 +26,10 @@ lint: $(STAMP)
 
 clean-data:
 	rm -rf .data
+
+# Benchmarks (against a platform started with `make run`; see benchmarks/).
+bench-tools:
+	command -v wrk >/dev/null && command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk hey)
+
+bench-orders: $(STAMP) bench-tools
+	$(PY) benchmarks/order_ack_bench.py

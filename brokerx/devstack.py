@@ -242,6 +242,8 @@ def _install_signal_handlers() -> None:
 
     signal.signal(signal.SIGTERM, _raise)
     signal.signal(signal.SIGHUP, _raise)
+    # Explicitly: a shell starting us in the background leaves SIGINT ignored, and Python keeps it so.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run() -> int:

@@ -1,8 +1,9 @@
 """Writes of the orders context: place, replace, cancel, expire, and the saga's compensation."""
+import contextlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from outbox.services import outbox_emit
@@ -105,55 +106,66 @@ def order_check(*, request: OrderRequest) -> tuple[dict, Decimal]:
     return instrument, price
 
 
+PLACE_SQL = "SELECT created, order_id FROM orders_place(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+
 def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
-    """Validate -> reserve -> create in one transaction; `submit` follows through the outbox to matching.
+    """Validate -> reserve -> create in one statement (one round trip); `submit` follows through the outbox.
 
     Returns (order, created). A repeated client_order_id returns the existing order, unchanged.
+    The database part is the SQL function orders_place (migration orders/0003): replay check, lock and
+    check of available cash or shares, order row, reservation entry, `accepted` event, outbox event.
     """
     try:
         instrument, price = order_check(request=request)
     except OrderRejected as exc:
         orders_rejected.labels(exc.code).inc()
         raise
-    client_order_id = request.client_order_id or None
+    protection = price if request.type in (OrderType.MARKET, OrderType.STOP) else None
+    if request.side == Side.BUY:
+        reserve, asset = buy_reservation(request.qty, price), ledger.ledger_currency()
+    else:
+        reserve, asset = request.qty, instrument["symbol"]
+    now = timezone.now()
+    params = [user.pk, instrument["id"], instrument["symbol"], request.client_order_id or None, request.side,
+              request.type, request.time_in_force, request.qty, request.limit_price, request.stop_price,
+              protection, reserve, asset, MATCHING_QUEUE, now]
+    # In autocommit the statement is its own transaction (one round trip); inside a caller's transaction a
+    # savepoint keeps a refusal from aborting it.
+    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with transaction.atomic():
-            order = Order(
-                user=user, instrument_id=instrument["id"], symbol=instrument["symbol"],
-                client_order_id=client_order_id or "", side=request.side, type=request.type,
-                time_in_force=request.time_in_force, qty=request.qty, leaves_qty=request.qty,
-                limit_price=request.limit_price, stop_price=request.stop_price,
-                protection_price=price if request.type in (OrderType.MARKET, OrderType.STOP) else None,
-            )
-            order.save()
-            if not client_order_id:
-                # No client id given: the order id is unique, and the constraint stays simple.
-                order.client_order_id = str(order.pk)
-                order.save(update_fields=["client_order_id"])
-            reference = f"order:{order.pk}"
-            if request.side == Side.BUY:
-                order.reserved_amount = buy_reservation(request.qty, price)
-                ledger.cash_reserve(user=user, amount=order.reserved_amount, reference=reference)
-            else:
-                order.reserved_amount = request.qty
-                ledger.shares_reserve(user=user, symbol=order.symbol, qty=request.qty, reference=reference)
-            order.save(update_fields=["reserved_amount"])
-            _record(order, OrderEventType.ACCEPTED, saga="created")
-            _emit_to_matching(order, "order.created")
-    except InsufficientFunds as exc:
+        with scope, connection.cursor() as cursor:
+            cursor.execute(PLACE_SQL, params)
+            created, order_id = cursor.fetchone()
+    except DatabaseError as exc:
+        cause = exc.__cause__
+        if getattr(getattr(cause, "diag", None), "sqlstate", None) != "BX001":
+            raise
         code = "insufficient_buying_power" if request.side == Side.BUY else "insufficient_shares"
         orders_rejected.labels(code).inc()
         message = ("Not enough buying power for this order." if request.side == Side.BUY
                    else "Not enough unreserved shares to sell (no short selling).")
-        raise OrderRejected(message, code=code, details=exc.details) from exc
-    except IntegrityError:
-        if client_order_id:
-            existing = Order.objects.filter(user=user, client_order_id=client_order_id).first()
-            if existing is not None:
-                return existing, False
-        raise
+        raise OrderRejected(message, code=code, details={"available": cause.diag.message_detail,
+                                                         "required": str(reserve)}) from exc
+    if not created:
+        return Order.objects.get(pk=order_id), False
+    order = Order(
+        id=order_id, user=user, instrument_id=instrument["id"], symbol=instrument["symbol"],
+        client_order_id=request.client_order_id or str(order_id), side=request.side, type=request.type,
+        time_in_force=request.time_in_force, qty=request.qty, leaves_qty=request.qty, cum_qty=Decimal("0"),
+        limit_price=request.limit_price, stop_price=request.stop_price, protection_price=protection,
+        reserved_amount=reserve, fees_paid=Decimal("0"), version=1, status=OrderStatus.NEW,
+        saga_state=SagaState.CREATED, reason="", created_at=now, updated_at=now)
+    kick_matching(instrument["symbol"])
     saga_started.inc()
     return order, True
+
+
+def kick_matching(symbol: str) -> None:
+    """Ask the symbol's matching worker to drain, after the current transaction commits."""
+    from outbox.services import _kick_after_commit
+
+    _kick_after_commit(MATCHING_QUEUE, symbol)
 
 
 def _release_reservation(order: Order, *, reason: str) -> None:

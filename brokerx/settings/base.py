@@ -192,6 +192,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
+        "OrderTypeEnum": "orders.models.OrderType",
+        "OrderEventTypeEnum": "orders.models.OrderEventType",
+        "SideEnum": "orders.models.Side",
         "MfaMethodEnum": "accounts.models.MfaMethod",
         "ApiKeyScopeEnum": "accounts.models.ApiKeyScope",
     },

@@ -68,8 +68,12 @@ class MarkReadSerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.IntegerField(), required=False)
 
 
+class MarkedSerializer(serializers.Serializer):
+    marked = serializers.IntegerField()
+
+
 class NotificationMarkReadView(APIView):
-    @extend_schema(request=MarkReadSerializer)
+    @extend_schema(request=MarkReadSerializer, responses=MarkedSerializer)
     def post(self, request):
         serializer = MarkReadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -8,10 +8,12 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, HasTradeScope
 from brokerx.api.errors import ApiError
+from brokerx.ratelimit import RedisRateThrottle
 
 from .. import selectors, services
 from ..errors import OrderError, OrderNotOpen, StaleOrderVersion
 from ..models import Instrument
+from . import fast
 from .serializers import (
     InstrumentSerializer,
     OrderCancelSerializer,
@@ -42,10 +44,32 @@ def _datetime_param(request, name: str):
 class OrderListCreateView(generics.ListAPIView):
     serializer_class = OrderSerializer
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        drf_view = super().as_view(**initkwargs)
+
+        def dispatch(request, *args, **kwargs):
+            # Token and API-key order entry skips DRF: see orders/api/fast.py.
+            if fast.wants_fast_path(request):
+                return fast.order_create(request)
+            return drf_view(request, *args, **kwargs)
+
+        dispatch.csrf_exempt = True  # the DRF view enforces CSRF itself for session callers
+        dispatch.cls = cls
+        dispatch.initkwargs = initkwargs
+        return dispatch
+
     def get_permissions(self):
         if self.request.method == "POST":
             return [IsAuthenticated(), CanTrade(), HasTradeScope()]
         return [IsAuthenticated()]
+
+    def get_throttles(self):
+        if self.request.method == "POST":
+            throttle = RedisRateThrottle()
+            throttle.scope, throttle.rate = fast.ORDER_RATE_SCOPE, "50/s"
+            return [throttle]
+        return []
 
     @extend_schema(parameters=[
         OpenApiParameter("status", str, description="open, closed, or an order status"),

@@ -1,0 +1,156 @@
+"""POST /api/v1/orders for integrators: the lean accept path (no DRF on the way, one database round trip).
+
+Token and API-key callers land here; anything else (browser sessions with CSRF, requests carrying an
+Idempotency-Key, GET) goes through the DRF views, which answer the same shapes. The work per request:
+authentication from the Redis cache, one rate-limit pipeline in Redis, field checks in Python, the
+instrument from the process cache, and `orders_place` in Postgres.
+"""
+import json
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from brokerx.api.errors import error_body
+from brokerx.ratelimit import hit, parse_rate
+
+from .. import services
+from ..errors import OrderError
+from ..models import OrderType, Side, TimeInForce
+
+_SIDES = frozenset(Side.values)
+_TYPES = frozenset(OrderType.values)
+_TIFS = frozenset(TimeInForce.values)
+_FIELDS = frozenset({"symbol", "side", "type", "time_in_force", "qty", "limit_price", "stop_price", "client_order_id"})
+ORDER_RATE_SCOPE = "orders"
+
+
+def _error(status: int, code: str, message: str, details: dict | None = None, headers: dict | None = None):
+    return JsonResponse(error_body(code, message, details), status=status, headers=headers)
+
+
+def _decimal(value, name: str, errors: dict, *, required: bool) -> Decimal | None:
+    if value is None:
+        if required:
+            errors[name] = ["This field is required."]
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        errors[name] = ["A valid number is required."]
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        errors[name] = ["A valid number is required."]
+        return None
+    if not number.is_finite() or number <= 0 or number.as_tuple().exponent < -4 or number >= Decimal("1e14"):
+        errors[name] = ["Must be a positive number with at most 4 decimal places."]
+        return None
+    return number
+
+
+def parse_order(body: dict) -> tuple[services.OrderRequest | None, dict]:
+    errors: dict = {}
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        errors["non_field_errors"] = [f"Unknown field(s): {', '.join(unknown)}."]
+    symbol = body.get("symbol")
+    if not isinstance(symbol, str) or not 0 < len(symbol) <= 16:
+        errors["symbol"] = ["A symbol of 1 to 16 characters is required."]
+    side, order_type = body.get("side"), body.get("type")
+    tif = body.get("time_in_force", TimeInForce.DAY)
+    if side not in _SIDES:
+        errors["side"] = [f"One of {', '.join(sorted(_SIDES))}."]
+    if order_type not in _TYPES:
+        errors["type"] = [f"One of {', '.join(sorted(_TYPES))}."]
+    if tif not in _TIFS:
+        errors["time_in_force"] = [f"One of {', '.join(sorted(_TIFS))}."]
+    qty = _decimal(body.get("qty"), "qty", errors, required=True)
+    limit_price = _decimal(body.get("limit_price"), "limit_price", errors, required=False)
+    stop_price = _decimal(body.get("stop_price"), "stop_price", errors, required=False)
+    client_order_id = body.get("client_order_id")
+    if client_order_id is not None and (not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= 64
+                                        or not all(c.isalnum() or c in "._:-" for c in client_order_id)):
+        errors["client_order_id"] = ["Up to 64 letters, digits or . _ : -"]
+    if errors:
+        return None, errors
+    return services.OrderRequest(symbol=symbol.upper(), side=side, type=order_type, time_in_force=tif, qty=qty,
+                                 limit_price=limit_price, stop_price=stop_price,
+                                 client_order_id=client_order_id), {}
+
+
+def _authenticate(request: HttpRequest):
+    """(user, api_key or None) from a bearer token or API key; raises the accounts errors on bad credentials."""
+    from accounts.authentication import parse_api_key_credentials
+    from accounts.services import access_token_authenticate, api_key_authenticate
+
+    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        user, _token = access_token_authenticate(token=credentials.strip())
+        return user, None
+    key_id, secret = parse_api_key_credentials(credentials.strip())
+    return api_key_authenticate(key_id=key_id, secret=secret)
+
+
+def wants_fast_path(request: HttpRequest) -> bool:
+    scheme = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")[0].lower()
+    return request.method == "POST" and scheme in ("bearer", "apikey") and "HTTP_IDEMPOTENCY_KEY" not in request.META
+
+
+@csrf_exempt  # token and API-key callers only: no cookie is involved
+def order_create(request: HttpRequest):
+    from rest_framework.exceptions import APIException
+
+    try:
+        user, api_key = _authenticate(request)
+    except APIException as exc:
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "authentication_failed"
+        return _error(exc.status_code, getattr(exc, "code", None) or code, str(exc.detail),
+                      getattr(exc, "details", None), {"WWW-Authenticate": 'Bearer realm="api"'})
+    if not user.is_active or user.locked_at is not None:
+        return _error(403, "account_locked", "This account is locked or inactive.")
+    if user.email_verified_at is None:
+        return _error(403, "email_not_verified", "Verify your e-mail address before trading.")
+    if api_key is not None and not api_key.allows_trading():
+        return _error(403, "insufficient_scope", "This API key is read-only; writes need a key with the 'trade' scope.")
+
+    rate = parse_rate(settings.RATE_LIMITS.get(ORDER_RATE_SCOPE, "50/s"))
+    usage = hit(f"{ORDER_RATE_SCOPE}:u{user.pk}", rate)
+    limit_headers = {"X-RateLimit-Limit": str(usage.limit), "X-RateLimit-Remaining": str(usage.remaining)}
+    if not usage.allowed:
+        return _error(429, "rate_limited", f"Rate limit exceeded: {usage.limit} orders per window.",
+                      {"retry_after": usage.reset_in, "limit": usage.limit, "scope": ORDER_RATE_SCOPE},
+                      {"Retry-After": str(usage.reset_in), **limit_headers})
+
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "malformed_request", "The body is not valid JSON.", headers=limit_headers)
+    if not isinstance(body, dict):
+        return _error(400, "malformed_request", "The body must be a JSON object.", headers=limit_headers)
+    order_request, errors = parse_order(body)
+    if errors:
+        return _error(400, "validation_error", "The request has invalid fields.", errors, limit_headers)
+    try:
+        order, created = services.order_place(user=user, request=order_request)
+    except OrderError as exc:
+        return _error(exc.http_status, exc.code, exc.message, exc.details, limit_headers)
+    return JsonResponse(order_ack(order), status=201 if created else 200, headers=limit_headers)
+
+
+def _s(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def order_ack(order) -> dict:
+    """The same fields as OrderSerializer, built by hand (this is the hot path)."""
+    return {
+        "id": order.pk, "client_order_id": order.client_order_id, "symbol": order.symbol, "side": order.side,
+        "type": order.type, "time_in_force": order.time_in_force, "qty": _s(order.qty),
+        "limit_price": _s(order.limit_price), "stop_price": _s(order.stop_price),
+        "protection_price": _s(order.protection_price), "status": order.status, "cum_qty": _s(order.cum_qty),
+        "leaves_qty": _s(order.leaves_qty), "avg_px": _s(order.avg_px), "reserved_amount": _s(order.reserved_amount),
+        "fees_paid": _s(order.fees_paid), "version": order.version, "saga_state": order.saga_state,
+        "reason": order.reason, "created_at": order.created_at.isoformat().replace("+00:00", "Z"),
+        "updated_at": order.updated_at.isoformat().replace("+00:00", "Z"),
+    }
