@@ -1,5 +1,5 @@
 """Routes of the Alpaca Trading API v2 surface, at exactly the paths the SDK calls (no trailing slashes)."""
-from django.urls import path
+from django.urls import path, re_path
 
 from .api import views
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("v2/positions/<str:symbol_or_asset_id>", views.PositionDetailView.as_view(), name="alpaca-position"),
     path("v2/assets", views.AssetListView.as_view(), name="alpaca-assets"),
     path("v2/assets/<str:symbol_or_asset_id>", views.AssetDetailView.as_view(), name="alpaca-asset"),
+    re_path(r"^v2/", views.unknown_endpoint, name="alpaca-unknown"),
 ]

@@ -6,8 +6,10 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
@@ -24,7 +26,7 @@ from orders.models import TimeInForce
 
 from .. import selectors, services
 from ..authentication import AlpacaKeyAuthentication, AlpacaTradeScope
-from ..errors import AlpacaError, exception_handler, invalid, not_found
+from ..errors import NOT_FOUND, AlpacaError, exception_handler, invalid, not_found
 from . import representations as rep
 
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -367,3 +369,9 @@ class AssetDetailView(AlpacaView):
         if instrument is None:
             raise not_found(f"asset not found for {symbol_or_asset_id}")
         return Response(rep.asset_json(instrument))
+
+
+@csrf_exempt
+def unknown_endpoint(request, *args, **kwargs):
+    """Any other /v2 path (watchlists, activities, options...): Alpaca's 404 shape rather than an HTML page."""
+    return JsonResponse({"code": NOT_FOUND, "message": "endpoint not found"}, status=404)
