@@ -1,0 +1,104 @@
+"""Races for real: threads with their own database connections, released together by a barrier."""
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from portfolios import selectors, services
+from portfolios.errors import InsufficientFunds
+from portfolios.models import Deposit, JournalEntry
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("books", "celery_eager")]
+D = Decimal
+
+
+def run_together(n: int, work):
+    """Run work(i) in n threads started at the same instant; each closes its own connection."""
+    barrier = threading.Barrier(n)
+
+    def worker(i):
+        try:
+            barrier.wait(timeout=30)
+            return work(i)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(worker, range(n)))
+
+
+def test_fifty_concurrent_deposits_with_one_key_make_exactly_one_entry():
+    user = UserFactory()
+
+    def post(_i):
+        client = APIClient()
+        client.force_authenticate(user)
+        response = client.post("/api/v1/deposits", {"amount": "100.00"}, format="json",
+                               HTTP_IDEMPOTENCY_KEY="same-key")
+        return response.status_code, response.headers.get("Idempotent-Replayed"), response.json()
+
+    results = run_together(50, post)
+
+    outcomes = Counter((status, replayed) for status, replayed, _ in results)
+    assert outcomes[(201, None)] == 1, outcomes
+    assert outcomes[(201, "true")] + outcomes[(409, None)] == 49, outcomes
+    assert all(body["code"] == "idempotency_in_flight" for status, _, body in results if status == 409)
+    created = {body["id"] for status, _, body in results if status == 201}
+    assert len(created) == 1
+    assert Deposit.objects.count() == 1
+    assert JournalEntry.objects.filter(kind="deposit").count() == 1
+    assert selectors.balances_for_user(user)["cash_available"] == D("100")  # settled once (tasks run inline)
+
+
+def test_two_concurrent_withdrawals_exceeding_the_balance_one_succeeds(fund):
+    user = UserFactory()
+    fund(user, cash="100")
+
+    def withdraw(i):
+        client = APIClient()
+        client.force_authenticate(user)
+        response = client.post("/api/v1/withdrawals", {"amount": "60"}, format="json", HTTP_IDEMPOTENCY_KEY=f"w{i}")
+        return response.status_code, response.json().get("code")
+
+    results = sorted(run_together(2, withdraw))
+    assert results == [(201, None), (422, "insufficient_funds")]
+    assert selectors.balances_for_user(user)["cash_available"] == D("40")
+
+
+def test_concurrent_reservations_never_overdraw(fund):
+    user = UserFactory()
+    fund(user, cash="100")
+
+    def reserve(i):
+        try:
+            services.cash_reserve(user=user, amount=D("30"), reference=f"order:{i}")
+            return "ok"
+        except InsufficientFunds:
+            return "refused"
+
+    assert Counter(run_together(8, reserve)) == {"ok": 3, "refused": 5}
+    assert selectors.balances_for_user(user)["cash_reserved"] == D("90")
+
+
+def test_crossing_trades_between_two_clients_do_not_deadlock(fund):
+    alice, bob = UserFactory(), UserFactory()
+    fund(alice, cash="100000", shares={"ACME": "1000"}, unit_cost="10")
+    fund(bob, cash="100000", shares={"ACME": "1000"}, unit_cost="10")
+    for user in (alice, bob):
+        services.cash_reserve(user=user, amount=D("20000"), reference="order:buy")
+        services.shares_reserve(user=user, symbol="ACME", qty=D("1000"), reference="order:sell")
+
+    def settle(i):
+        buyer, seller = (alice, bob) if i % 2 else (bob, alice)
+        for n in range(10):
+            services.trade_settle(buyer=buyer, seller=seller, symbol="ACME", qty=D("1"), price=D("10"),
+                                  buyer_fee=D("0.01"), seller_fee=D("0.01"), reference=f"fill:{i}:{n}")
+        return "ok"
+
+    assert run_together(6, settle) == ["ok"] * 6
+    assert JournalEntry.objects.filter(kind="trade").count() == 60
