@@ -4,6 +4,8 @@ Execution reports reach the consumer through the user's Channels group (`orders.
 `execution.report`); each is turned into Alpaca's trade update. Delivery is at most once, like every push here:
 a client that reconnects re-reads its orders over REST.
 """
+import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -15,6 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from .api import representations as rep
 
 STREAM = "trade_updates"
+AUTH_TIMEOUT_SECONDS = 10  # a socket that has not authenticated by then is closed, as Alpaca does
 # Native exec types -> Alpaca events; a stop trigger has no Alpaca event and is not forwarded.
 EVENTS = {"new": "new", "canceled": "canceled", "replaced": "replaced", "rejected": "rejected", "expired": "expired"}
 _EXECUTION_NAMESPACE = uuid.UUID("6f1c2a0e-5b7d-4c1e-9a53-0b0d00000004")
@@ -63,13 +66,25 @@ class TradeUpdatesConsumer(AsyncWebsocketConsumer):
 
     user = None
     group = None
+    _auth_deadline: asyncio.Task | None = None
 
     async def connect(self):
         self._asset_ids: dict[str, int | None] = {}
         await self.accept()
+        self._auth_deadline = asyncio.create_task(self._close_unless_authenticated())
 
     async def disconnect(self, code):
+        if self._auth_deadline is not None:
+            self._auth_deadline.cancel()
         await self._leave()
+
+    async def _close_unless_authenticated(self) -> None:
+        await asyncio.sleep(AUTH_TIMEOUT_SECONDS)
+        if self.user is None:
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await self._send({"stream": "authorization",
+                                  "data": {"action": "authenticate", "status": "unauthorized"}})
+                await self.close(code=1008)
 
     async def receive(self, text_data=None, bytes_data=None):
         try:

@@ -157,3 +157,11 @@ def test_an_idle_stream_stays_open(live_url, trader_with_key, alpaca_instrument)
         time.sleep(7)
         _push(user.pk, _report(order, seq=1, exec_type="new", order_status="new"))
         assert json.loads(ws.recv(timeout=10))["data"]["event"] == "new"
+
+
+def test_a_socket_that_never_authenticates_is_closed(live_url, monkeypatch):
+    monkeypatch.setattr("alpaca.consumers.AUTH_TIMEOUT_SECONDS", 0.5)
+    with _ws(live_url) as ws:
+        assert json.loads(ws.recv(timeout=10))["data"]["status"] == "unauthorized"
+        with pytest.raises(Exception, match="1008"):
+            ws.recv(timeout=10)
