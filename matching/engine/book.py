@@ -1,6 +1,6 @@
 """In-memory price-time priority order book for one symbol: integer ticks and lots in, plain events out.
 
-Layout, chosen so each command costs the same whether 1k or 1M orders rest:
+Layout, chosen so a command costs about the same whether 1k or 1M orders rest:
 
 * every live order (resting or parked stop) is in one dict by order id: O(1) cancel and replace;
 * each side keeps a dict price -> _Level, a deque of orders oldest first that also carries the
@@ -13,6 +13,11 @@ Layout, chosen so each command costs the same whether 1k or 1M orders rest:
   best price is always keys[-1] and the touch is popped or appended in O(1); a level away from the
   touch is inserted or removed by bisect over the levels, not the orders;
 * parked stop orders sit in two heaps keyed by stop price, with stale entries skipped lazily.
+
+An order is a plain list indexed by the _ID.._PARKED constants below rather than an object with
+__slots__: CPython builds and frees a list several times faster than a slotted instance (no
+__init__ frame), and reads and writes it by constant index just as fast. Orders never leave this
+module; get_order() returns a named OrderState.
 
 Self-trade prevention is "cancel newest": when the incoming order reaches a resting order of the
 same account (at a price it would trade at), the incoming order's remainder is canceled with reason
@@ -66,83 +71,47 @@ from .events import (
     OrderState,
 )
 
+# Positions in an order record.
+_ID = 0
+_ACCOUNT = 1
+_SIDE = 2
+_TYPE = 3
+_TIF = 4
+_QTY = 5  # total quantity; qty == cum + leaves + canceled
+_CUM = 6
+_LEAVES = 7  # 0 marks a dead entry in a level's deque
+_PRICE = 8  # limit price, None for market and stop orders
+_STOP = 9
+_PROTECTION = 10
+_PRIORITY = 11
+_PARKED = 12  # a stop or stop-limit waiting for its trigger, off the book
+
 # A limit key below every real key: a market order without a protection price may walk the whole side.
 _UNBOUNDED = -(1 << 62)
 
 _RESTING_TIFS = frozenset({DAY, GTC})
+_STOP_TYPES = frozenset({STOP, STOP_LIMIT})
+_MARKETABLE = frozenset({MARKET, STOP})  # no limit price: bounded only by protection_price
 
 _USER = CancelReason.USER
 _IOC = CancelReason.IOC
 _FOK = CancelReason.FOK
 _SELF_TRADE = CancelReason.SELF_TRADE
 _NO_LIQUIDITY = CancelReason.NO_LIQUIDITY
-_PROTECTION = CancelReason.PROTECTION
+_PROTECTION_REASON = CancelReason.PROTECTION
 _EXPIRED = CancelReason.EXPIRED
 
 
-class Order:
-    """The book's live state of one order. Private to the book: read it through OrderBook.get_order."""
-
-    __slots__ = (
-        "order_id",
-        "account_id",
-        "side",
-        "order_type",
-        "tif",
-        "qty",
-        "cum_qty",
-        "leaves_qty",
-        "price",
-        "stop_price",
-        "protection_price",
-        "priority",
-        "parked",
-    )
-
-    def __init__(self, order_id, account_id, side, order_type, tif, qty, price, stop_price, protection_price):
-        self.order_id = order_id
-        self.account_id = account_id
-        self.side = side
-        self.order_type = order_type
-        self.tif = tif
-        self.qty = qty
-        self.cum_qty = 0
-        self.leaves_qty = qty
-        self.price = price
-        self.stop_price = stop_price
-        self.protection_price = protection_price
-        self.priority = 0
-        # True while a stop or stop-limit waits for its trigger, off the book.
-        self.parked = False
-
-    def requeued(self, qty: int, price: int | None) -> Order:
-        """A copy for a new queue position; the old object must stay behind as a dead level entry."""
-        o = Order(
-            self.order_id,
-            self.account_id,
-            self.side,
-            self.order_type,
-            self.tif,
-            qty,
-            price,
-            self.stop_price,
-            self.protection_price,
-        )
-        o.cum_qty = self.cum_qty
-        o.leaves_qty = qty - self.cum_qty
-        return o
-
-
 class _Level(deque):
-    """Orders resting at one price, oldest first, with canceled ones (leaves_qty 0) not yet dropped.
+    """Orders resting at one price, oldest first, with canceled ones (leaves 0) not yet dropped.
 
-    qty is the aggregated leaves_qty and count the number of live orders.
+    qty is the aggregated leaves quantity and count the number of live orders.
     """
 
     __slots__ = ("qty", "count")
 
     def compact(self) -> None:
-        live = [o for o in self if o.leaves_qty]
+        live = [o for o in self if o[_LEAVES]]
         self.clear()
         self.extend(live)
 
@@ -179,6 +148,28 @@ class _Side:
         else:
             del keys[bisect_left(keys, key)]
 
+    def rest(self, o: list) -> None:
+        price = o[_PRICE]
+        level = self.levels.get(price)
+        if level is None:
+            level = self.add_level(price)
+        level.append(o)
+        level.qty += o[_LEAVES]
+        level.count += 1
+
+    def unrest(self, o: list) -> None:
+        """Take a live order off its level, leaving a dead entry behind."""
+        price = o[_PRICE]
+        level = self.levels[price]
+        level.qty -= o[_LEAVES]
+        o[_LEAVES] = 0
+        count = level.count - 1
+        level.count = count
+        if not count:
+            self.drop_level(price)
+        elif len(level) > 2 * count + 32:
+            level.compact()
+
     def best(self) -> int | None:
         return self.keys[-1] * self.sign if self.keys else None
 
@@ -193,16 +184,11 @@ class _Side:
         return out
 
 
-def _positive_int(value, name: str) -> None:
-    if type(value) is not int or value <= 0:
-        raise InvalidOrder(f"{name} must be a positive int, got {value!r}")
-
-
 class OrderBook:
     """The order book of one symbol. Not thread-safe: one worker owns it and feeds it commands serially.
 
-    Commands (submit, cancel, replace, expire_day_orders) return a list of events; restore and
-    set_last_price rebuild state after a restart and return nothing.
+    Commands (submit, cancel, replace, expire_day_orders) return a list of event tuples (see
+    matching.engine.events); restore and set_last_price rebuild state after a restart.
     """
 
     __slots__ = (
@@ -215,30 +201,27 @@ class OrderBook:
         "_buy_stops",
         "_sell_stops",
         "_priority",
-        "_done",
-        "_done_before",
-        "_done_capacity",
+        "_max_order_id",
     )
 
-    def __init__(self, symbol: str = "", *, last_price: int | None = None, done_capacity: int = 100_000) -> None:
+    def __init__(self, symbol: str = "", *, last_price: int | None = None) -> None:
         self.symbol = symbol
         # Price of the most recent trade, in ticks; None until the first one. Stops trigger on it.
         self.last_price = last_price
         self._bids = _Side(1)
         self._asks = _Side(-1)
         # Every live order by id: resting orders and parked stops.
-        self._orders: dict[int, Order] = {}
+        self._orders: dict[int, list] = {}
         # Parked stops by id, and heaps of (stop key, priority, order); entries go stale on cancel
         # or replace and are dropped when they surface.
-        self._stops: dict[int, Order] = {}
-        self._buy_stops: list[tuple[int, int, Order]] = []
-        self._sell_stops: list[tuple[int, int, Order]] = []
+        self._stops: dict[int, list] = {}
+        self._buy_stops: list[tuple[int, int, list]] = []
+        self._sell_stops: list[tuple[int, int, list]] = []
         self._priority = 0
-        # Ids of recently finished orders, so a late cancel is told "too late" rather than "unknown".
-        # Two generations of at most done_capacity ids each keep the memory bounded.
-        self._done: set[int] = set()
-        self._done_before: set[int] = set()
-        self._done_capacity = done_capacity
+        # Order ids increase with arrival, so an id that is not live but not above this tells a
+        # cancel that came too late from one for an order this book never saw, without keeping
+        # a record of every finished order.
+        self._max_order_id = 0
 
     def __repr__(self) -> str:
         return (
@@ -268,20 +251,9 @@ class OrderBook:
         if o is None:
             return None
         return OrderState(
-            o.order_id,
-            o.account_id,
-            o.side,
-            o.order_type,
-            o.tif,
-            o.qty,
-            o.cum_qty,
-            o.leaves_qty,
-            o.price,
-            o.stop_price,
-            o.protection_price,
-            o.priority,
-            PARTIALLY_FILLED if o.cum_qty else NEW,
-            o.order_type in (STOP, STOP_LIMIT) and not o.parked,
+            *o[:_PARKED],
+            PARTIALLY_FILLED if o[_CUM] else NEW,
+            o[_TYPE] in (STOP, STOP_LIMIT) and not o[_PARKED],
         )
 
     def open_orders(self) -> list[OrderState]:
@@ -309,36 +281,28 @@ class OrderBook:
         prices no worse than it, and the remainder is canceled with reason market_protection.
         Market and stop orders never rest, whatever their time in force.
         """
-        # Checks come first so that a bad order leaves no trace.
-        if type(qty) is not int or qty <= 0:
-            raise InvalidOrder(f"qty must be a positive int, got {qty!r}")
+        # Every check comes before the first write, so a bad order leaves no trace.
+        if type(qty) is not int or qty <= 0 or type(order_id) is not int:
+            raise InvalidOrder(f"order_id and qty must be ints and qty positive, got {order_id!r}, {qty!r}")
         if side == BUY:
-            opp = self._asks
+            opp, own = self._asks, self._bids
         elif side == SELL:
-            opp = self._bids
+            opp, own = self._bids, self._asks
         else:
             raise InvalidOrder(f"unknown side {side!r}")
-        if tif not in TIMES_IN_FORCE:
-            raise InvalidOrder(f"unknown time in force {tif!r}")
         if order_id in self._orders:
             raise DuplicateOrderId(f"order {order_id} is already live")
-        if order_type == LIMIT:
-            if type(price) is not int or price <= 0:
-                raise InvalidOrder(f"price must be a positive int, got {price!r}")
-            if stop_price is not None or protection_price is not None:
-                raise InvalidOrder("a limit order takes neither stop_price nor protection_price")
-        else:
-            _check_other_prices(order_type, price, stop_price, protection_price)
-
-        o = Order(order_id, account_id, side, order_type, tif, qty, price, stop_price, protection_price)
-        o.priority = self._priority = self._priority + 1
-        events = [(ACCEPTED, order_id, o.priority)]
-
-        if order_type == LIMIT:
+        if order_type == LIMIT and tif in _RESTING_TIFS:
+            if type(price) is not int or price <= 0 or stop_price is not None or protection_price is not None:
+                _check_prices(order_type, price, stop_price, protection_price)
+            if order_id > self._max_order_id:
+                self._max_order_id = order_id
+            priority = self._priority = self._priority + 1
+            # _new_order, inlined.
+            o = [order_id, account_id, side, LIMIT, tif, qty, 0, qty, price, None, None, priority, False]
             keys = opp.keys
-            if (not keys or keys[-1] < price * opp.sign) and tif in _RESTING_TIFS:
-                # The common case: a limit order that does not cross rests at once.
-                own = self._bids if opp is self._asks else self._asks
+            if not keys or keys[-1] < price * opp.sign:
+                # The common case, inlined: a limit order that does not cross rests at once.
                 level = own.levels.get(price)
                 if level is None:
                     level = own.add_level(price)
@@ -346,13 +310,19 @@ class OrderBook:
                 level.qty += qty
                 level.count += 1
                 self._orders[order_id] = o
-                events.append((RESTED, order_id, side, price, qty, o.priority))
-                return events
-            trades = self._execute(o, events)
-        elif order_type == MARKET:
-            trades = self._execute(o, events)
+                return [(ACCEPTED, order_id, priority), (RESTED, order_id, side, price, qty, priority)]
         else:
-            trades = self._park_or_trigger(o, events)
+            if tif not in TIMES_IN_FORCE:
+                raise InvalidOrder(f"unknown time in force {tif!r}")
+            _check_prices(order_type, price, stop_price, protection_price)
+            if order_id > self._max_order_id:
+                self._max_order_id = order_id
+            priority = self._priority = self._priority + 1
+            o = _new_order(
+                order_id, account_id, side, order_type, tif, qty, price, stop_price, protection_price, priority
+            )
+        events = [(ACCEPTED, order_id, priority)]
+        trades = self._park_or_trigger(o, events) if order_type in _STOP_TYPES else self._execute(o, events)
         if trades is not None:
             self._run_triggers(trades, events)
         return events
@@ -362,23 +332,23 @@ class OrderBook:
         o = self._orders.pop(order_id, None)
         if o is None:
             return [self._reject_missing(order_id)]
-        if o.parked:
+        if o[_PARKED]:
             del self._stops[order_id]
+            o[_LEAVES] = 0
         else:
-            side = self._bids if o.side == BUY else self._asks
-            price = o.price
+            # _Side.unrest, inlined: cancels are a third of the flow.
+            side = self._bids if o[_SIDE] == BUY else self._asks
+            price = o[_PRICE]
             level = side.levels[price]
-            level.qty -= o.leaves_qty
+            level.qty -= o[_LEAVES]
+            o[_LEAVES] = 0
             count = level.count - 1
             level.count = count
             if not count:
                 side.drop_level(price)
             elif len(level) > 2 * count + 32:
                 level.compact()
-        # leaves_qty 0 marks the entry dead in its level's deque.
-        o.leaves_qty = 0
-        self._remember_done(order_id)
-        return [(ORDER_UPDATE, order_id, CANCELED, o.qty, o.cum_qty, 0, _USER)]
+        return [(ORDER_UPDATE, order_id, CANCELED, o[_QTY], o[_CUM], 0, _USER)]
 
     def replace(
         self,
@@ -397,52 +367,54 @@ class OrderBook:
         o = self._orders.get(order_id)
         if o is None:
             return [self._reject_missing(order_id)]
-        new_qty = o.qty if qty is None else qty
-        new_price = o.price if price is None else price
-        new_stop = o.stop_price if stop_price is None else stop_price
+        cum = o[_CUM]
+        new_qty = o[_QTY] if qty is None else qty
+        new_price = o[_PRICE] if price is None else price
+        new_stop = o[_STOP] if stop_price is None else stop_price
         if (
             type(new_qty) is not int
-            or new_qty <= o.cum_qty
-            or (price is not None and (o.price is None or type(price) is not int or price <= 0))
+            or new_qty <= cum
+            or (price is not None and (o[_PRICE] is None or type(price) is not int or price <= 0))
             # A triggered stop-limit is a plain limit order now: its stop price is spent.
-            or (stop_price is not None and (not o.parked or type(stop_price) is not int or stop_price <= 0))
+            or (stop_price is not None and (not o[_PARKED] or type(stop_price) is not int or stop_price <= 0))
         ):
             return [(REJECTED, order_id, RejectReason.INVALID_REPLACE)]
 
-        priority_lost = new_price != o.price or new_stop != o.stop_price or new_qty > o.qty
-        new_leaves = new_qty - o.cum_qty
-        if o.parked:
-            o.qty, o.leaves_qty, o.price, o.stop_price = new_qty, new_leaves, new_price, new_stop
-            events = [(REPLACED, order_id, new_qty, o.cum_qty, new_leaves, new_price, new_stop, priority_lost)]
+        priority_lost = new_price != o[_PRICE] or new_stop != o[_STOP] or new_qty > o[_QTY]
+        new_leaves = new_qty - cum
+        if priority_lost:
+            priority = self._priority = self._priority + 1
+        else:
+            priority = o[_PRIORITY]
+        events = [(REPLACED, order_id, new_qty, cum, new_leaves, new_price, new_stop, priority_lost, priority)]
+        if o[_PARKED]:
+            o[_QTY], o[_LEAVES], o[_PRICE], o[_STOP], o[_PRIORITY] = new_qty, new_leaves, new_price, new_stop, priority
             if priority_lost:
+                # Re-park under the new priority (the old heap entry goes stale), or trigger at once.
                 del self._stops[order_id]
                 del self._orders[order_id]
-                o.parked = False
-                o.priority = self._priority = self._priority + 1
+                o[_PARKED] = False
                 trades = self._park_or_trigger(o, events)
                 if trades is not None:
                     self._run_triggers(trades, events)
             return events
 
-        side = self._bids if o.side == BUY else self._asks
-        level = side.levels[o.price]
+        side = self._bids if o[_SIDE] == BUY else self._asks
         if not priority_lost:
-            level.qty += new_leaves - o.leaves_qty
-            o.qty = new_qty
-            o.leaves_qty = new_leaves
-            return [(REPLACED, order_id, new_qty, o.cum_qty, new_leaves, new_price, new_stop, False)]
+            side.levels[o[_PRICE]].qty += new_leaves - o[_LEAVES]
+            o[_QTY] = new_qty
+            o[_LEAVES] = new_leaves
+            return events
 
-        level.qty -= o.leaves_qty
-        level.count -= 1
-        if not level.count:
-            side.drop_level(o.price)
+        # The old record stays behind in its deque as a dead entry; the order goes on as a copy.
         del self._orders[order_id]
-        # The old object stays in its deque as a dead entry; the order goes on as a new object.
-        o.leaves_qty = 0
-        o = o.requeued(new_qty, new_price)
-        o.priority = self._priority = self._priority + 1
-        events = [(REPLACED, order_id, new_qty, o.cum_qty, new_leaves, new_price, new_stop, True)]
-        trades = self._execute(o, events)
+        requeued = o.copy()
+        side.unrest(o)
+        requeued[_QTY] = new_qty
+        requeued[_LEAVES] = new_leaves
+        requeued[_PRICE] = new_price
+        requeued[_PRIORITY] = priority
+        trades = self._execute(requeued, events)
         if trades is not None:
             self._run_triggers(trades, events)
         return events
@@ -450,8 +422,9 @@ class OrderBook:
     def expire_day_orders(self) -> list:
         """End of the trading day: cancel every live DAY order (resting or parked), reason expired."""
         events = []
-        for o in sorted((o for o in self._orders.values() if o.tif == DAY), key=lambda o: o.priority):
-            events.extend(self._cancel_live(o, _EXPIRED))
+        for o in sorted((o for o in self._orders.values() if o[_TIF] == DAY), key=_by_priority):
+            (kind, order_id, status, qty, cum, leaves, _) = self.cancel(o[_ID])[0]
+            events.append((kind, order_id, status, qty, cum, leaves, _EXPIRED))
         return events
 
     # ------------------------------------------------------------------ restart
@@ -476,31 +449,27 @@ class OrderBook:
 
         For rebuilding a book after a restart: call it for every open order in ascending priority
         (the value from its latest Accepted or Rested event), then set_last_price. A limit order, or
-        a stop-limit with triggered=True, rests at the back of its price level; a stop or stop-limit
-        with triggered=False is parked. Raises InvalidOrder if the order could not be resting (for
-        instance it would cross the book, is market/IOC/FOK, or has nothing left) or if priority is
-        not above every priority the book has handed out.
+        a stop-limit with triggered=True, joins the back of its price level; a stop or stop-limit
+        with triggered=False is parked. Raises InvalidOrder if the order could not be resting (it
+        would cross the book, is a market order or an IOC/FOK limit, has nothing left) or if
+        priority is not above every priority the book has handed out.
         """
-        _positive_int(qty, "qty")
+        if type(qty) is not int or qty <= 0:
+            raise InvalidOrder(f"qty must be a positive int, got {qty!r}")
         if type(cum_qty) is not int or not 0 <= cum_qty < qty:
             raise InvalidOrder(f"cum_qty must be an int in [0, qty), got {cum_qty!r}")
-        if side not in (BUY, SELL):
+        if side != BUY and side != SELL:
             raise InvalidOrder(f"unknown side {side!r}")
         if tif not in TIMES_IN_FORCE:
             raise InvalidOrder(f"unknown time in force {tif!r}")
-        if tif not in (DAY, GTC) and not (order_type in (STOP, STOP_LIMIT) and not triggered):
-            raise InvalidOrder(f"a {tif} order never rests")
         if order_id in self._orders:
             raise DuplicateOrderId(f"order {order_id} is already live")
-        if order_type == LIMIT:
-            _positive_int(price, "price")
-            if stop_price is not None or protection_price is not None:
-                raise InvalidOrder("a limit order takes neither stop_price nor protection_price")
-        elif order_type == MARKET or (order_type == STOP and triggered):
-            raise InvalidOrder("a market order never rests")
-        else:
-            _check_other_prices(order_type, price, stop_price, protection_price)
+        _check_prices(order_type, price, stop_price, protection_price)
         parked = order_type != LIMIT and not triggered
+        if order_type == MARKET or (order_type == STOP and triggered):
+            raise InvalidOrder("a market order never rests")
+        if not parked and tif not in _RESTING_TIFS:
+            raise InvalidOrder(f"a {tif} order never rests")
         if not parked:
             opp = self._asks if side == BUY else self._bids
             if opp.keys and opp.keys[-1] >= price * opp.sign:
@@ -510,49 +479,73 @@ class OrderBook:
         elif type(priority) is not int or priority <= self._priority:
             raise InvalidOrder(f"priority {priority!r} must be above {self._priority}: restore in ascending priority")
 
-        o = Order(order_id, account_id, side, order_type, tif, qty, price, stop_price, protection_price)
-        o.cum_qty = cum_qty
-        o.leaves_qty = qty - cum_qty
-        o.priority = self._priority = priority
+        self._priority = priority
+        if order_id > self._max_order_id:
+            self._max_order_id = order_id
+        o = _new_order(order_id, account_id, side, order_type, tif, qty, price, stop_price, protection_price, priority)
+        o[_CUM] = cum_qty
+        o[_LEAVES] = qty - cum_qty
         if parked:
             self._park(o)
         else:
-            own = self._bids if side == BUY else self._asks
-            level = own.levels.get(price)
-            if level is None:
-                level = own.add_level(price)
-            level.append(o)
-            level.qty += o.leaves_qty
-            level.count += 1
+            (self._bids if side == BUY else self._asks).rest(o)
             self._orders[order_id] = o
 
     def set_last_price(self, price: int | None) -> None:
         """Restore the last trade price after a restart. Does not trigger stops by itself."""
-        if price is not None:
-            _positive_int(price, "price")
+        if price is not None and (type(price) is not int or price <= 0):
+            raise InvalidOrder(f"price must be a positive int, got {price!r}")
         self.last_price = price
+
+    def set_sequences(self, *, last_priority: int | None = None, max_order_id: int | None = None) -> None:
+        """Optionally restore the counters after a restart, so a rebuilt book numbers exactly as before.
+
+        Without it, priorities continue above the highest restored one (which orders queues just as
+        well), and a cancel of an order that finished before the restart, with an id above every
+        restored one, is told unknown_order rather than too_late_to_cancel. Counters never go back.
+        """
+        if last_priority is not None:
+            if type(last_priority) is not int or last_priority < self._priority:
+                raise InvalidOrder(f"last_priority {last_priority!r} is below {self._priority}")
+            self._priority = last_priority
+        if max_order_id is not None:
+            if type(max_order_id) is not int:
+                raise InvalidOrder(f"max_order_id must be an int, got {max_order_id!r}")
+            self._max_order_id = max(self._max_order_id, max_order_id)
+
+    @property
+    def last_priority(self) -> int:
+        """The highest priority handed out so far."""
+        return self._priority
+
+    @property
+    def max_order_id(self) -> int:
+        """The highest order id submitted or restored so far."""
+        return self._max_order_id
 
     # ------------------------------------------------------------------ matching
 
-    def _execute(self, o: Order, events: list) -> tuple[int, int] | None:
+    def _execute(self, o: list, events: list) -> tuple[int, int] | None:
         """Match an incoming order, then rest or cancel its remainder.
 
         o is not in the book yet. Returns the (low, high) trade prices it made, or None if it did not trade.
         """
-        if o.side == BUY:
+        if o[_SIDE] == BUY:
             opp, own = self._asks, self._bids
         else:
             opp, own = self._bids, self._asks
         sign = opp.sign
-        marketable = o.order_type == MARKET or o.order_type == STOP
+        order_type = o[_TYPE]
+        marketable = order_type in _MARKETABLE
         if not marketable:
-            limit_key = o.price * sign
-        elif o.protection_price is None:
+            limit_key = o[_PRICE] * sign
+        elif o[_PROTECTION] is None:
             limit_key = _UNBOUNDED
         else:
-            limit_key = o.protection_price * sign
+            limit_key = o[_PROTECTION] * sign
 
-        if o.tif == FOK:
+        tif = o[_TIF]
+        if tif == FOK:
             shortfall = self._fok_shortfall(o, opp, limit_key)
             if shortfall is not None:
                 self._finish(o, shortfall, events)
@@ -564,28 +557,22 @@ class OrderBook:
         if keys and keys[-1] >= limit_key:
             trades, self_trade = self._match(o, opp, limit_key, events)
 
-        if o.leaves_qty:
+        if o[_LEAVES]:
             if self_trade:
                 self._finish(o, _SELF_TRADE, events)
             elif marketable:
-                self._finish(o, _PROTECTION if keys else _NO_LIQUIDITY, events)
-            elif o.tif == IOC or o.tif == FOK:
-                self._finish(o, _IOC if o.tif == IOC else _FOK, events)
+                self._finish(o, _PROTECTION_REASON if keys else _NO_LIQUIDITY, events)
+            elif tif == IOC:
+                self._finish(o, _IOC, events)
+            elif tif == FOK:  # unreachable after the shortfall check; kept so a FOK can never rest
+                self._finish(o, _FOK, events)
             else:
-                price = o.price
-                level = own.levels.get(price)
-                if level is None:
-                    level = own.add_level(price)
-                level.append(o)
-                level.qty += o.leaves_qty
-                level.count += 1
-                self._orders[o.order_id] = o
-                events.append((RESTED, o.order_id, o.side, price, o.leaves_qty, o.priority))
-        else:
-            self._remember_done(o.order_id)
+                own.rest(o)
+                self._orders[o[_ID]] = o
+                events.append((RESTED, o[_ID], o[_SIDE], o[_PRICE], o[_LEAVES], o[_PRIORITY]))
         return trades
 
-    def _match(self, o: Order, opp: _Side, limit_key: int, events: list) -> tuple[tuple[int, int] | None, bool]:
+    def _match(self, o: list, opp: _Side, limit_key: int, events: list) -> tuple[tuple[int, int] | None, bool]:
         """Fill o against opp from the best price while prices are within limit_key.
 
         Returns ((low, high) trade prices or None, whether a self-trade stopped the walk).
@@ -595,14 +582,13 @@ class OrderBook:
         sign = opp.sign
         orders = self._orders
         append = events.append
-        taker_id = o.order_id
-        account_id = o.account_id
-        aggressor = o.side
-        qty = o.qty
-        leaves = o.leaves_qty
-        cum = o.cum_qty
-        done = self._done
-        first_px = px = 0
+        taker_id = o[_ID]
+        account_id = o[_ACCOUNT]
+        aggressor = o[_SIDE]
+        qty = o[_QTY]
+        leaves = o[_LEAVES]
+        cum = o[_CUM]
+        first_px = last_px = 0
         self_trade = False
         while keys:
             key = keys[-1]
@@ -613,33 +599,33 @@ class OrderBook:
             while True:
                 # A level with live orders has a live entry; dead ones ahead of it are dropped here.
                 maker = level[0]
-                maker_leaves = maker.leaves_qty
+                maker_leaves = maker[_LEAVES]
                 if not maker_leaves:
                     level.popleft()
                     continue
-                if maker.account_id == account_id:
+                if maker[_ACCOUNT] == account_id:
                     self_trade = True
                     break
                 if not first_px:
                     first_px = px
+                last_px = px
                 fill = leaves if leaves < maker_leaves else maker_leaves
-                maker_id = maker.order_id
+                maker_id = maker[_ID]
                 maker_leaves -= fill
-                maker.leaves_qty = maker_leaves
-                maker_cum = maker.cum_qty + fill
-                maker.cum_qty = maker_cum
+                maker[_LEAVES] = maker_leaves
+                maker_cum = maker[_CUM] + fill
+                maker[_CUM] = maker_cum
                 leaves -= fill
                 cum += fill
                 level.qty -= fill
-                append((TRADE, px, fill, maker_id, taker_id, maker.account_id, account_id, aggressor))
+                append((TRADE, px, fill, maker_id, taker_id, maker[_ACCOUNT], account_id, aggressor))
                 if maker_leaves:
-                    append((ORDER_UPDATE, maker_id, PARTIALLY_FILLED, maker.qty, maker_cum, maker_leaves, None))
+                    append((ORDER_UPDATE, maker_id, PARTIALLY_FILLED, maker[_QTY], maker_cum, maker_leaves, None))
                 else:
-                    append((ORDER_UPDATE, maker_id, FILLED, maker.qty, maker_cum, 0, None))
+                    append((ORDER_UPDATE, maker_id, FILLED, maker[_QTY], maker_cum, 0, None))
                     level.popleft()
                     level.count -= 1
                     del orders[maker_id]
-                    done.add(maker_id)
                 append((ORDER_UPDATE, taker_id, PARTIALLY_FILLED if leaves else FILLED, qty, cum, leaves, None))
                 if not leaves or not level.count:
                     break
@@ -648,21 +634,18 @@ class OrderBook:
                 keys.pop()
             if self_trade or not leaves:
                 break
-        if len(done) >= self._done_capacity:
-            self._done_before = done
-            self._done = set()
-        o.leaves_qty = leaves
-        o.cum_qty = cum
+        o[_LEAVES] = leaves
+        o[_CUM] = cum
         if not first_px:
             return None, self_trade
-        # px is the last price traded: the walk only moves away from the touch, so it is the far end.
-        self.last_price = px
-        return ((first_px, px) if first_px < px else (px, first_px)), self_trade
+        # The walk only moves away from the touch, so the first and last prices traded bound them all.
+        self.last_price = last_px
+        return ((first_px, last_px) if first_px < last_px else (last_px, first_px)), self_trade
 
-    def _fok_shortfall(self, o: Order, opp: _Side, limit_key: int) -> str | None:
+    def _fok_shortfall(self, o: list, opp: _Side, limit_key: int) -> str | None:
         """None if o can fill entirely right now, else why not (fok, or self_trade if an own order blocks)."""
-        need = o.leaves_qty
-        account_id = o.account_id
+        need = o[_LEAVES]
+        account_id = o[_ACCOUNT]
         keys = opp.keys
         levels = opp.levels
         sign = opp.sign
@@ -671,66 +654,68 @@ class OrderBook:
             if key < limit_key:
                 break
             for maker in levels[key * sign]:
-                if not maker.leaves_qty:
+                if not maker[_LEAVES]:
                     continue
-                if maker.account_id == account_id:
+                if maker[_ACCOUNT] == account_id:
                     return _SELF_TRADE
-                need -= maker.leaves_qty
+                need -= maker[_LEAVES]
                 if need <= 0:
                     return None
         return _FOK
 
-    def _finish(self, o: Order, reason: str, events: list) -> None:
+    def _finish(self, o: list, reason: str, events: list) -> None:
         """Cancel the remainder of an incoming order that will not rest."""
-        o.leaves_qty = 0
-        self._remember_done(o.order_id)
-        events.append((ORDER_UPDATE, o.order_id, CANCELED, o.qty, o.cum_qty, 0, reason))
+        o[_LEAVES] = 0
+        events.append((ORDER_UPDATE, o[_ID], CANCELED, o[_QTY], o[_CUM], 0, reason))
 
     # ------------------------------------------------------------------ stops
 
-    def _park_or_trigger(self, o: Order, events: list) -> tuple[int, int] | None:
+    def _park_or_trigger(self, o: list, events: list) -> tuple[int, int] | None:
         """Park a stop order, or trigger it at once if the last trade price already reached its stop."""
         last = self.last_price
-        if last is not None and (last >= o.stop_price if o.side == BUY else last <= o.stop_price):
-            events.append((STOP_TRIGGERED, o.order_id, o.stop_price, last))
+        stop = o[_STOP]
+        if last is not None and (last >= stop if o[_SIDE] == BUY else last <= stop):
+            o[_PRIORITY] = self._priority = self._priority + 1
+            events.append((STOP_TRIGGERED, o[_ID], stop, last))
             return self._execute(o, events)
         self._park(o)
         return None
 
-    def _park(self, o: Order) -> None:
-        o.parked = True
-        self._orders[o.order_id] = o
-        self._stops[o.order_id] = o
-        if o.side == BUY:
-            heappush(self._buy_stops, (o.stop_price, o.priority, o))
+    def _park(self, o: list) -> None:
+        o[_PARKED] = True
+        self._orders[o[_ID]] = o
+        self._stops[o[_ID]] = o
+        if o[_SIDE] == BUY:
+            heappush(self._buy_stops, (o[_STOP], o[_PRIORITY], o))
         else:
-            heappush(self._sell_stops, (-o.stop_price, o.priority, o))
+            heappush(self._sell_stops, (-o[_STOP], o[_PRIORITY], o))
         if len(self._buy_stops) + len(self._sell_stops) > 2 * len(self._stops) + 64:
             self._compact_stops()
 
     def _compact_stops(self) -> None:
-        self._buy_stops = [(o.stop_price, o.priority, o) for o in self._stops.values() if o.side == BUY]
-        self._sell_stops = [(-o.stop_price, o.priority, o) for o in self._stops.values() if o.side == SELL]
+        stops = self._stops.values()
+        self._buy_stops = [(o[_STOP], o[_PRIORITY], o) for o in stops if o[_SIDE] == BUY]
+        self._sell_stops = [(-o[_STOP], o[_PRIORITY], o) for o in stops if o[_SIDE] == SELL]
         heapify(self._buy_stops)
         heapify(self._sell_stops)
 
-    def _take_triggered(self, low: int, high: int) -> list[Order]:
+    def _take_triggered(self, low: int, high: int) -> list[list]:
         """Unpark the stops that trades between low and high reached, in priority order."""
         stops = self._stops
         triggered = []
         heap = self._buy_stops
         while heap and heap[0][0] <= high:
             _, priority, o = heappop(heap)
-            if stops.get(o.order_id) is o and o.priority == priority:
+            if stops.get(o[_ID]) is o and o[_PRIORITY] == priority:
                 triggered.append(o)
         heap = self._sell_stops
         while heap and -heap[0][0] >= low:
             _, priority, o = heappop(heap)
-            if stops.get(o.order_id) is o and o.priority == priority:
+            if stops.get(o[_ID]) is o and o[_PRIORITY] == priority:
                 triggered.append(o)
         triggered.sort(key=_by_priority)
         for o in triggered:
-            del stops[o.order_id]
+            del stops[o[_ID]]
         return triggered
 
     def _run_triggers(self, trades: tuple[int, int], events: list) -> None:
@@ -743,42 +728,43 @@ class OrderBook:
         while i < len(queue):
             o = queue[i]
             i += 1
-            del orders[o.order_id]
-            o.parked = False
-            o.priority = self._priority = self._priority + 1
-            events.append((STOP_TRIGGERED, o.order_id, o.stop_price, self.last_price))
+            del orders[o[_ID]]
+            o[_PARKED] = False
+            o[_PRIORITY] = self._priority = self._priority + 1
+            events.append((STOP_TRIGGERED, o[_ID], o[_STOP], self.last_price))
             more = self._execute(o, events)
             if more is not None and self._stops:
                 queue.extend(self._take_triggered(*more))
 
     # ------------------------------------------------------------------ helpers
 
-    def _cancel_live(self, o: Order, reason: str) -> list:
-        events = self.cancel(o.order_id)
-        if reason != _USER:
-            events[-1] = (*events[-1][:-1], reason)
-        return events
-
-    def _remember_done(self, order_id: int) -> None:
-        done = self._done
-        done.add(order_id)
-        if len(done) >= self._done_capacity:
-            self._done_before = done
-            self._done = set()
-
     def _reject_missing(self, order_id: int) -> tuple:
-        if order_id in self._done or order_id in self._done_before:
+        if type(order_id) is int and order_id <= self._max_order_id:
             return (REJECTED, order_id, RejectReason.TOO_LATE_TO_CANCEL)
         return (REJECTED, order_id, RejectReason.UNKNOWN_ORDER)
 
 
-def _by_priority(o: Order) -> int:
-    return o.priority
+def _new_order(order_id, account_id, side, order_type, tif, qty, price, stop_price, protection_price, priority):
+    """A fresh order record, laid out as the _ID.._PARKED positions say."""
+    return [order_id, account_id, side, order_type, tif, qty, 0, qty, price, stop_price, protection_price, priority, False]  # noqa: E501
 
 
-def _check_other_prices(order_type, price, stop_price, protection_price) -> None:
-    """Price fields of market, stop and stop-limit orders (limit orders are checked inline)."""
-    if order_type == MARKET:
+def _by_priority(o: list) -> int:
+    return o[_PRIORITY]
+
+
+def _positive_int(value, name: str) -> None:
+    if type(value) is not int or value <= 0:
+        raise InvalidOrder(f"{name} must be a positive int, got {value!r}")
+
+
+def _check_prices(order_type, price, stop_price, protection_price) -> None:
+    """Raise InvalidOrder unless the price fields fit the order type."""
+    if order_type == LIMIT:
+        _positive_int(price, "price")
+        if stop_price is not None or protection_price is not None:
+            raise InvalidOrder("a limit order takes neither stop_price nor protection_price")
+    elif order_type == MARKET:
         if price is not None or stop_price is not None:
             raise InvalidOrder("a market order takes no price or stop_price")
     elif order_type == STOP:

@@ -86,7 +86,8 @@ class Replaced(NamedTuple):
     """A replace was applied: qty is the new total, leaves_qty = qty - cum_qty.
 
     priority_lost is True when the price or stop price changed or the quantity grew; the order then
-    re-enters like a new order (it may trade as taker) and a Rested event gives its new priority.
+    re-enters like a new order under a new priority (it may trade as taker, then rests with a Rested
+    event). priority is the order's priority after the replace: store it for restore.
     """
 
     kind: str  # the constant of the same name, e.g. TRADE
@@ -97,6 +98,7 @@ class Replaced(NamedTuple):
     price: int | None
     stop_price: int | None
     priority_lost: bool
+    priority: int
 
 
 class Rejected(NamedTuple):
