@@ -4,6 +4,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
@@ -31,9 +32,22 @@ def balances_for_user(user) -> dict:
     return result
 
 
-def _default_price_lookup() -> PriceLookup | None:
+def instrument_prices(symbols: Iterable[str]) -> dict[str, Decimal]:
+    """Last trade price, else reference price, of each symbol from the orders context's instruments.
+
+    Read through the app registry so that portfolios does not import orders (which depends on portfolios).
+    """
+    try:
+        instrument = apps.get_model("orders", "Instrument")
+    except LookupError:
+        return {}
+    rows = instrument.objects.filter(symbol__in=list(symbols)).values_list("symbol", "last_price", "reference_price")
+    return {symbol: last if last is not None else reference for symbol, last, reference in rows}
+
+
+def _default_price_lookup() -> PriceLookup:
     path = getattr(settings, "PORTFOLIOS_PRICE_LOOKUP", "")
-    return import_string(path) if path else None
+    return import_string(path) if path else instrument_prices
 
 
 def portfolio_for_user(
@@ -42,7 +56,7 @@ def portfolio_for_user(
     """Cash, reserved, pending, buying power, equity and positions with average cost, market value and P&L.
 
     Prices come from `prices`, else `price_lookup(symbols)` (default: settings.PORTFOLIOS_PRICE_LOOKUP, a
-    dotted path the market context can point at its last/reference prices), else the average cost.
+    dotted path, else `instrument_prices`: the instruments' last or reference price), else the average cost.
     Buying power is available cash only: reserved cash backs open orders and pending deposits are not settled.
     """
     balances = balances_for_user(user)

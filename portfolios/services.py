@@ -16,6 +16,8 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from accounts.services import staff_audit_record
+
 from .errors import InsufficientFunds, InvalidAmount, InvalidState, LimitExceeded, UnbalancedEntry
 from .gateway import payment_gateway, simulated_outcome
 from .locks import deposit_lock, ledger_accounts_lock, positions_lock
@@ -393,10 +395,12 @@ def adjustment_post(
     amount: Decimal,
     reason: str,
     unit_cost: Decimal | None = None,
+    ip: str | None = None,
 ) -> JournalEntry:
     """A manual correction by staff: `amount` (signed) on the client's available cash or shares, against house clearing.
 
-    The staff member and the reason are recorded on the journal entry. For shares, the position follows:
+    The staff member and the reason are recorded on the journal entry and in the staff audit trail (same
+    transaction). For shares, the position follows:
     a credit enters at `unit_cost` (default: the current average cost), a debit leaves at the average cost.
     """
     reason = (reason or "").strip()
@@ -424,4 +428,7 @@ def adjustment_post(
                 _position_buy(position, qty=amount, cost=(amount * cost).quantize(AMOUNT_QUANTUM))
             else:
                 _position_sell(position, qty=-amount, proceeds=(-amount * position.avg_cost).quantize(AMOUNT_QUANTUM))
+        staff_audit_record(actor=staff_user, action="ledger_adjustment", obj=entry, reason=reason, ip=ip, details={
+            "client_id": user.pk, "account": str(kind), "asset": asset, "amount": str(amount),
+            "unit_cost": None if unit_cost is None else str(unit_cost)})
     return entry

@@ -251,3 +251,28 @@ def test_reconcile_reports_nothing_when_the_books_agree(trader, fund):
     fund(trader, cash="10", shares={"ACME": "1"})
     assert selectors.ledger_reconcile() == []
     assert all(total == 0 for total in selectors.books_balance().values())
+
+
+def test_portfolio_prices_default_to_the_instruments_last_or_reference_price(trader, fund):
+    from orders.models import Instrument
+
+    Instrument.objects.create(symbol="ACME", name="Acme", reference_price=D("30"), tick_size=D("0.01"),
+                              lot_size=D("1"), price_band_pct=D("0.10"), max_order_notional=D("500000"))
+    fund(trader, shares={"ACME": "2"}, unit_cost="20")
+    assert selectors.portfolio_for_user(trader)["positions"][0]["market_value"] == D("60")
+    Instrument.objects.filter(symbol="ACME").update(last_price=D("31"))
+    assert selectors.portfolio_for_user(trader)["positions"][0]["unrealized_pnl"] == D("22")
+
+
+def test_demo_seed_funds_the_demo_trader_once(staff):
+    import io
+
+    from brokerx.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_TRADER_EMAIL
+    from portfolios.demo import DEMO_CASH, seed_demo
+
+    UserFactory(email=DEMO_STAFF_EMAIL, is_staff=True)
+    trader = UserFactory(email=DEMO_TRADER_EMAIL)
+    seed_demo(io.StringIO())
+    seed_demo(io.StringIO())
+    assert cash(trader)["available"] == DEMO_CASH
+    assert shares(trader, "AAPL")["available"] == D("50")
