@@ -84,6 +84,14 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_discard(market.market_group(symbol), self.channel_name)
             await self.send_json({"type": "unsubscribed", "symbol": symbol})
 
+    async def dispatch(self, message):
+        # Channels hops to its one database thread before every handler to close stale connections; updates never
+        # touch the database, and 1,000 subscribers queueing on that thread would serialise the whole fan-out.
+        if message["type"] == "market.update":
+            await self.market_update(message)
+        else:
+            await super().dispatch(message)
+
     async def market_update(self, event):
         """A batch of numbered messages of one symbol, from market.market_publish (one per stream that changed)."""
         for message in event["messages"]:
@@ -95,7 +103,7 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
             if message["seq"] <= seq and message.get("epoch") == epoch:
                 continue  # already covered by the snapshot this client got
             streams[stream] = (message.get("epoch"), message["seq"])
-            await self.send_json(message)
+            await self.send(text_data=message["text"])
 
     async def _error(self, code: str, message: str, **details) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "details": details})

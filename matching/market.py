@@ -5,15 +5,16 @@ increments), `trades` and `bars` (1-minute candles). Postgres is the record; Red
 state of each symbol (for the increments and the sequence numbers) and versioned REST snapshots; the push is
 a hint delivered at most once, so a client that sees a gap re-syncs over REST (ADR 005).
 """
+import asyncio
 import json
 import logging
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
@@ -263,13 +264,33 @@ def market_publish(*, symbol: str, book, grid, trades: list[Trade]) -> list[dict
     return messages
 
 
+_push_loop: asyncio.AbstractEventLoop | None = None
+_push_loop_pid = 0
+_push_loop_lock = threading.Lock()
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a daemon thread, so the pub/sub connection outlives each push
+    (async_to_sync would build a loop and a Redis connection per call: tens of milliseconds)."""
+    global _push_loop, _push_loop_pid
+    with _push_loop_lock:
+        if _push_loop is None or _push_loop_pid != os.getpid():  # a forked worker starts its own
+            _push_loop, _push_loop_pid = asyncio.new_event_loop(), os.getpid()
+            threading.Thread(target=_push_loop.run_forever, name="market-push", daemon=True).start()
+        return _push_loop
+
+
 def market_push(symbol: str, messages: list[dict]) -> None:
     """At most once, to every subscriber of the symbol in every web process (Redis pub/sub)."""
     layer = get_channel_layer(settings.MARKET_CHANNEL_LAYER)
     if layer is None or not messages:
         return
     try:
-        async_to_sync(layer.group_send)(market_group(symbol), {"type": "market.update", "messages": messages})
+        # Each message travels with its JSON text, encoded once here rather than once per subscriber.
+        envelopes = [{"symbol": m["symbol"], "type": m["type"], "seq": m["seq"], "epoch": m.get("epoch"),
+                      "text": json.dumps(m, separators=(",", ":"))} for m in messages]
+        send = layer.group_send(market_group(symbol), {"type": "market.update", "messages": envelopes})
+        asyncio.run_coroutine_threadsafe(send, _loop()).result(timeout=PUBLISH_LOCK_TIMEOUT)
     except Exception:
         logger.warning("market data push failed; clients re-sync over REST", exc_info=True)
 
