@@ -5,15 +5,17 @@ from .models import Deposit, LedgerAccount, Position
 
 
 def ledger_accounts_lock(account_ids: Iterable[int]) -> dict[int, LedgerAccount]:
-    """Lock the client ledger accounts among `account_ids` (FOR UPDATE, primary-key order).
+    """Lock the client ledger accounts among `account_ids` (FOR NO KEY UPDATE, primary-key order).
 
-    House accounts are skipped: their balance is not maintained, so no writer needs their row.
+    NO KEY: the lock the balance UPDATE takes anyway, compatible with the key-share locks of posting inserts
+    (foreign-key checks) in other transactions. House accounts are skipped: their balance is not
+    maintained, so no writer needs their row.
     """
     ids = sorted(set(account_ids))
     if not ids:
         return {}
     rows = (
-        LedgerAccount.objects.select_for_update()
+        LedgerAccount.objects.select_for_update(no_key=True)
         .filter(id__in=ids, owner__isnull=False)
         .order_by("id")
         .only("id", "owner_id", "kind", "asset", "balance", "may_go_negative")

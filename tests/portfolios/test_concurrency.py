@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from portfolios import selectors, services
@@ -102,3 +102,31 @@ def test_crossing_trades_between_two_clients_do_not_deadlock(fund):
 
     assert run_together(6, settle) == ["ok"] * 6
     assert JournalEntry.objects.filter(kind="trade").count() == 60
+
+
+def test_raw_sql_writers_that_take_no_locks_first_do_not_deadlock(fund):
+    """SQL written elsewhere (batch settlement, order functions) may insert postings in any order without
+    locking first: the posting trigger's key-compatible locks in primary-key order keep them deadlock-free."""
+    alice, bob = UserFactory(), UserFactory()
+    fund(alice, cash="1000")
+    fund(bob, cash="1000")
+    a = services.cash_accounts_open(user=alice)["cash_available"].pk
+    b = services.cash_accounts_open(user=bob)["cash_available"].pk
+
+    def transfer(i):
+        source, target = (a, b) if i % 2 else (b, a)
+        for _ in range(40):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("INSERT INTO portfolios_journalentry (kind, reference, memo, created_at) "
+                               "VALUES ('adjustment', 'raw', '', now()) RETURNING id")
+                entry = cursor.fetchone()[0]
+                # The FK checks of a long statement take key-share locks on both accounts, in this writer's order,
+                # well before the statement's trigger moves the balances.
+                cursor.execute("INSERT INTO portfolios_posting (entry_id, account_id, amount) "
+                               "SELECT %s, CASE WHEN n %% 2 = 0 THEN %s ELSE %s END, "
+                               "       CASE WHEN n %% 2 = 0 THEN -0.01 ELSE 0.01 END "
+                               "FROM generate_series(0, 399) AS n", [entry, source, target])
+        return "ok"
+
+    assert run_together(4, transfer) == ["ok"] * 4
+    assert selectors.balances_for_user(alice)["cash_available"] == D("1000")
