@@ -10,16 +10,19 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
+from brokerx.db import execute_bound, insert_rows
 from notifications.models import ExecType, ExecutionReport
 from notifications.services import execution_reports_record
 from orders import services as order_services
 from orders.fees import fee_for
 from orders.models import Instrument, Order, OrderEvent, OrderEventType, OrderStatus, SagaState, TradingStatus
+from outbox.services import outbox_emit_many
 from portfolios import services as ledger
+from portfolios import settlement
 
 from . import engine
 from .engine import events as ev
@@ -81,7 +84,11 @@ class Batch:
     touched: set[int] = field(default_factory=set)
     events: list[OrderEvent] = field(default_factory=list)
     reports: list[ExecutionReport] = field(default_factory=list)
-    trades: list[tuple[Trade, Order, Order]] = field(default_factory=list)
+    trades: list[tuple[Trade, Order, Order, Decimal]] = field(default_factory=list)
+    outbox: list = field(default_factory=list)
+    # The book's events, in order, applied after the book has run the whole batch (so the orders they
+    # mention are read from the database in one statement, not one per fill).
+    pending: list[list] = field(default_factory=list)
     last_price: Decimal | None = None
 
 
@@ -99,6 +106,9 @@ def _event(batch: Batch, order: Order, event_type: str, **extra) -> None:
 
 
 def _load_orders(batch: Batch, ids) -> None:
+    """Read (and lock, in primary-key order) the orders a batch changes. Every other writer of an open order
+    of this symbol takes the symbol's lock first, so the row locks never wait; they guard against a writer
+    that forgot to."""
     missing = sorted(set(ids) - batch.orders.keys())
     if missing:
         for order in Order.objects.select_for_update().filter(pk__in=missing).order_by("pk"):
@@ -108,13 +118,12 @@ def _load_orders(batch: Batch, ids) -> None:
 def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
     """Turn the book's events into order states, trades, events and reports (not yet written)."""
     grid = batch.grid
-    _load_orders(batch, [e[3] for e in events if e[0] == ev.TRADE] + [e[4] for e in events if e[0] == ev.TRADE])
     for e in events:
         kind = e[0]
         if kind == ev.ACCEPTED:
             order = batch.orders[e[1]]
             order.book_seq = e[2]
-            order_services.order_saga_complete(order=order)
+            order_services.order_saga_complete(order=order, events=batch.outbox)
             batch.touched.add(order.pk)
             _report(batch, order, ExecType.NEW)
         elif kind == ev.RESTED:
@@ -180,30 +189,57 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
 
 
 def _settle(batch: Batch) -> None:
-    """Ledger settlement of every trade, then release of what closed orders still hold."""
-    if not batch.trades:
-        return
-    Trade.objects.bulk_create([t for t, _, _, _ in batch.trades])
-    users = get_user_model().objects.in_bulk({o.user_id for _, b, s, _ in batch.trades for o in (b, s)})
-    for trade, buy, sell, take in batch.trades:
-        ledger.trade_settle(buyer=users[buy.user_id], seller=users[sell.user_id], symbol=batch.symbol,
-                            qty=trade.qty, price=trade.price, buyer_fee=trade.buyer_fee, seller_fee=trade.seller_fee,
-                            reference=f"trade:{trade.pk}", buyer_cash_from_reserved=take)
-
-
-def _release_closed(batch: Batch) -> None:
-    """An order that left the book (filled, canceled by the book) gives back what its reservation still holds."""
+    """Ledger settlement of every trade, and release of what closed orders still hold, set-wise."""
+    if batch.trades:
+        now = timezone.now()
+        ids = insert_rows("matching_trade", TRADE_COLUMNS, [
+            (t.symbol, t.price, t.qty, b.pk, s.pk, t.aggressor_side, t.buyer_fee, t.seller_fee, now)
+            for t, b, s, _ in batch.trades], returning="id")
+        for (trade, _, _, _), trade_id in zip(batch.trades, ids, strict=True):
+            trade.pk, trade.executed_at = trade_id, now
+    fills = [settlement.Fill(reference=f"trade:{trade.pk}", buyer_id=buy.user_id, seller_id=sell.user_id,
+                             qty=trade.qty, price=trade.price, buyer_fee=trade.buyer_fee, seller_fee=trade.seller_fee,
+                             from_reserved=take)
+             for trade, buy, sell, take in batch.trades]
+    releases = []
+    currency = ledger.ledger_currency()
     for order in batch.orders.values():
+        # An order that left the book (filled, or canceled by the book) gives back what it still holds.
         if order.pk not in batch.touched or order.status not in (OrderStatus.FILLED, OrderStatus.CANCELED):
             continue
-        if order.reserved_amount > 0:
-            reference = f"order:{order.pk}:{order.status}"
-            if order.side == engine.BUY:
-                ledger.cash_release(user=order.user, amount=order.reserved_amount, reference=reference)
-            else:
-                ledger.shares_release(user=order.user, symbol=order.symbol, qty=order.reserved_amount,
-                                      reference=reference)
+        if order.reserved_amount > 0 and order.saga_state != SagaState.COMPENSATED:
+            cash = order.side == engine.BUY
+            releases.append(settlement.Release(reference=f"order:{order.pk}:{order.status}", user_id=order.user_id,
+                                               asset=currency if cash else order.symbol,
+                                               amount=order.reserved_amount, cash=cash))
             order.reserved_amount = ZERO
+    settlement.settle_batch(symbol=batch.symbol, fills=fills, releases=releases)
+
+
+TRADE_COLUMNS = {"symbol": "text", "price": "numeric", "qty": "numeric", "buy_order_id": "bigint",
+                 "sell_order_id": "bigint", "aggressor_side": "text", "buyer_fee": "numeric", "seller_fee": "numeric",
+                 "executed_at": "timestamptz"}
+ORDER_EVENT_COLUMNS = {"order_id": "bigint", "type": "text", "data": "jsonb", "created_at": "timestamptz"}
+
+_ORDER_UPDATE_SQL = """
+UPDATE orders_order AS o
+   SET status = v.status, cum_qty = v.cum_qty, leaves_qty = v.leaves_qty, avg_px = v.avg_px,
+       reserved_amount = v.reserved_amount, fees_paid = v.fees_paid, book_seq = v.book_seq,
+       stop_triggered = v.stop_triggered, saga_state = v.saga_state, reason = v.reason, version = v.version,
+       updated_at = %s
+  FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[],
+              %s::bigint[], %s::boolean[], %s::text[], %s::text[], %s::integer[])
+       AS v(id, status, cum_qty, leaves_qty, avg_px, reserved_amount, fees_paid, book_seq, stop_triggered,
+            saga_state, reason, version)
+ WHERE o.id = v.id
+"""
+
+
+def _orders_write(orders: list[Order], now) -> None:
+    """Every changed order of the batch in one statement."""
+    columns = ("pk", "status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount", "fees_paid", "book_seq",
+               "stop_triggered", "saga_state", "reason", "version")
+    execute_bound(_ORDER_UPDATE_SQL, [now, *([getattr(o, c) for o in orders] for c in columns)])
 
 
 def _compensate(batch: Batch, order: Order, reason: str) -> None:
@@ -224,7 +260,7 @@ def _submit(batch: Batch, book: engine.OrderBook, order: Order, *, qty: Decimal 
         logger.warning("book refused order", extra={"order_id": order.pk, "error": str(exc)})
         _compensate(batch, order, "rejected_by_book")
         return
-    _apply(batch, book, events)
+    batch.pending.append(events)
 
 
 def _session(symbol: str) -> tuple[CachedBook, Instrument, BookState]:
@@ -268,7 +304,7 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
                 # it enters again now, for what is left of it, at the back of the queue.
                 _submit(batch, book, order, qty=order.leaves_qty)
             else:
-                _apply(batch, book, replace_events)
+                batch.pending.append(replace_events)
 
     halted = instrument.trading_status == TradingStatus.HALTED or not instrument.is_tradable
     for event in outbox_events:
@@ -285,6 +321,16 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
             continue
         _submit(batch, book, order)
 
+    mentioned = set()
+    for events in batch.pending:
+        for e in events:
+            if e[0] == ev.TRADE:
+                mentioned.update((e[3], e[4]))
+            elif e[0] != ev.REJECTED:
+                mentioned.add(e[1])
+    _load_orders(batch, mentioned)
+    for events in batch.pending:
+        _apply(batch, book, events)
     _persist(batch, state, instrument)
     new_version = state.version
 
@@ -298,26 +344,25 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
 
 def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
     _settle(batch)
-    _release_closed(batch)
     touched = [batch.orders[i] for i in sorted(batch.touched) if batch.orders[i].saga_state != SagaState.COMPENSATED]
     now = timezone.now()
     for order in touched:
         order.version += 1
         order.updated_at = now
     if touched:
-        Order.objects.bulk_update(touched, ["status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount",
-                                            "fees_paid", "book_seq", "stop_triggered", "saga_state", "reason",
-                                            "version", "updated_at"])
+        _orders_write(touched, now)
     # Order events and reports carry the state after the whole batch's change for their order.
     for event in batch.events:
         event.data["version"] = event.order.version
         event.data["reserved_amount"] = str(event.order.reserved_amount)
-    OrderEvent.objects.bulk_create(batch.events)
+    insert_rows("orders_orderevent", ORDER_EVENT_COLUMNS,
+                [(e.order.pk, e.type, Jsonb(e.data), now) for e in batch.events])
     trade_ids = iter(t.pk for t, _, _, _ in batch.trades)
     for report in batch.reports:
         if report.exec_type == ExecType.TRADE:
             report.trade_id = next(trade_ids, None)
     execution_reports_record(batch.reports)
+    outbox_emit_many(batch.outbox)
     state.version += 1
     if batch.last_price is not None:
         state.last_price = batch.last_price

@@ -1,6 +1,7 @@
 """Recording execution reports (numbered per user, in the caller's transaction) and pushing them after commit."""
 import logging
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from asgiref.sync import async_to_sync
@@ -8,11 +9,23 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
+from brokerx.db import insert_rows
 from outbox.services import outbox_emit
 
 from .models import ExecutionReport, Notification, NotificationPreference
 
 logger = logging.getLogger(__name__)
+
+
+REPORT_COLUMNS = {
+    "user_id": "bigint", "seq": "bigint", "order_id": "bigint", "client_order_id": "text", "symbol": "text",
+    "side": "text", "exec_type": "text", "order_status": "text", "last_qty": "numeric", "last_px": "numeric",
+    "cum_qty": "numeric", "leaves_qty": "numeric", "avg_px": "numeric", "fee": "numeric", "liquidity": "text",
+    "trade_id": "bigint", "reason": "text", "created_at": "timestamptz",
+}
+
+
+_pusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-push")
 
 
 def user_stream_group(user_id: int) -> str:
@@ -68,9 +81,13 @@ def execution_reports_record(reports: list[ExecutionReport], *, orders: dict | N
         report.seq = first[report.user_id]
         first[report.user_id] += 1
         report.created_at = now
-    ExecutionReport.objects.bulk_create(reports)
+    ids = insert_rows("notifications_executionreport", REPORT_COLUMNS,
+                      [tuple(getattr(r, name) for name in REPORT_COLUMNS) for r in reports], returning="id")
+    for report, report_id in zip(reports, ids, strict=True):
+        report.pk = report_id
     messages = [(report.user_id, report_payload(report, (orders or {}).get(report.order_id))) for report in reports]
-    transaction.on_commit(lambda: push_reports(messages))
+    # Pushed from a background thread after commit: the matching worker goes on with its next batch.
+    transaction.on_commit(lambda: _pusher.submit(push_reports, messages))
     if any(r.exec_type in ("trade", "canceled", "rejected", "expired") for r in reports):
         outbox_emit(topic="execution.reports", payload={"report_ids": [r.pk for r in reports]},
                     aggregate_type="execution_report", aggregate_id=reports[0].pk)

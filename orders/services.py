@@ -6,7 +6,8 @@ from decimal import Decimal
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from outbox.services import outbox_emit
+from outbox.models import OutboxEvent
+from outbox.services import outbox_emit, outbox_emit_many
 from portfolios import services as ledger
 from portfolios.errors import InsufficientFunds
 
@@ -289,13 +290,20 @@ def order_compensate(*, order: Order, reason: str) -> None:
     transaction.on_commit(lambda: (saga_compensations.inc(), saga_completed.labels("compensated").inc()))
 
 
-def order_saga_complete(*, order: Order) -> None:
-    """The order reached the book (or finished there): the saga is done. Called by matching in its transaction."""
+def order_saga_complete(*, order: Order, events: list | None = None) -> None:
+    """The order reached the book (or finished there): the saga is done. Called by matching in its transaction.
+
+    A batch writer passes `events` to collect the `saga.completed` outbox events and insert them together.
+    """
     if order.saga_state in (SagaState.COMPLETED, SagaState.COMPENSATED):
         return
     order.saga_state = SagaState.COMPLETED
-    outbox_emit(topic="saga.completed", payload={"order_id": order.pk}, aggregate_type="order",
-                aggregate_id=order.pk)
+    event = OutboxEvent(topic="saga.completed", payload={"order_id": order.pk}, aggregate_type="order",
+                        aggregate_id=str(order.pk))
+    if events is None:
+        outbox_emit_many([event])
+    else:
+        events.append(event)
     transaction.on_commit(lambda: saga_completed.labels("completed").inc())
 
 

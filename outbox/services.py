@@ -1,5 +1,6 @@
 """Writing events to the outbox (inside the caller's transaction) and draining them (inside the worker's)."""
 import logging
+import uuid
 import zlib
 from datetime import timedelta
 from itertools import groupby
@@ -7,6 +8,9 @@ from itertools import groupby
 from django.db import connection, transaction
 from django.utils import timezone
 from prometheus_client import Counter
+from psycopg.types.json import Jsonb
+
+from brokerx.db import insert_rows
 
 from . import registry
 from .models import OutboxEvent, OutboxStatus
@@ -56,8 +60,14 @@ def outbox_emit(*, topic: str, payload: dict, aggregate_type: str = "", aggregat
     return event
 
 
+EVENT_COLUMNS = {"event_id": "uuid", "topic": "text", "queue": "text", "partition_key": "text",
+                 "aggregate_type": "text", "aggregate_id": "text", "payload": "jsonb", "status": "text",
+                 "attempts": "integer", "available_at": "timestamptz", "last_error": "text",
+                 "created_at": "timestamptz", "processed_at": "timestamptz"}
+
+
 def outbox_emit_many(events: list[OutboxEvent]) -> None:
-    """Bulk variant for batch writers (the matching worker): one INSERT for many events."""
+    """Bulk variant for batch writers (the matching worker): one INSERT for many events (ids not read back)."""
     now = timezone.now()
     kicks = set()
     for event in events:
@@ -66,7 +76,12 @@ def outbox_emit_many(events: list[OutboxEvent]) -> None:
             event.status, event.processed_at = OutboxStatus.DONE, now
         else:
             kicks.add((event.queue, event.partition_key))
-    OutboxEvent.objects.bulk_create(events)
+    for event in events:
+        event.available_at = event.created_at = now
+        event.event_id = event.event_id or uuid.uuid4()
+    insert_rows("outbox_outboxevent", EVENT_COLUMNS, [
+        (e.event_id, e.topic, e.queue, e.partition_key, e.aggregate_type, str(e.aggregate_id), Jsonb(e.payload),
+         e.status, 0, now, "", now, e.processed_at) for e in events])
     for queue, partition_key in kicks:
         _kick_after_commit(queue, partition_key)
 
