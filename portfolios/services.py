@@ -21,7 +21,7 @@ from accounts.services import staff_audit_record
 from .errors import InsufficientFunds, InvalidAmount, InvalidState, LimitExceeded, UnbalancedEntry
 from .gateway import payment_gateway, simulated_outcome
 from .locks import deposit_lock, ledger_accounts_lock, positions_lock
-from .models import AMOUNT_QUANTUM, ZERO, Deposit, JournalEntry, LedgerAccount, Position, Posting, Withdrawal
+from .models import AMOUNT_QUANTUM, ZERO, Deposit, JournalEntry, LedgerAccount, Position, Withdrawal
 from .selectors import (  # noqa: F401  (re-exported: the portfolios API in one place)
     balances_for_user,
     books_balance,
@@ -78,11 +78,16 @@ def house_account(*, kind: str, asset: str) -> LedgerAccount:
     return _accounts(owner_id=None, kinds=[kind], asset=asset)[kind]
 
 
-def _accounts(*, owner_id: int | None, kinds: Sequence[str], asset: str) -> dict[str, LedgerAccount]:
+def _accounts(
+    *, owner_id: int | None, kinds: Sequence[str], asset: str, lock: bool = False
+) -> dict[str, LedgerAccount]:
+    """The accounts of one owner and asset by kind, opened when missing; `lock`: FOR NO KEY UPDATE, pk order."""
     owner = Q(owner_id=owner_id) if owner_id is not None else Q(owner__isnull=True)
     query = LedgerAccount.objects.filter(owner, kind__in=kinds, asset=asset).only(
         "id", "owner_id", "kind", "asset", "balance", "may_go_negative"
     )
+    if lock:
+        query = query.select_for_update(no_key=True).order_by("id")
     found = {account.kind: account for account in query}
     if len(found) < len(set(kinds)):
         accounts_open(owner_id=owner_id, kinds=kinds, asset=asset)
@@ -116,75 +121,96 @@ def ledger_post(
         else:
             account_id = int(account)
         legs[account_id] = legs.get(account_id, ZERO) + _amount(amount, positive=False)
-    legs = {account_id: amount for account_id, amount in legs.items() if amount != 0}
-    if not legs:
-        raise UnbalancedEntry("A journal entry needs at least one non-zero posting.", reference=reference)
 
     with transaction.atomic():
         locked = ledger_accounts_lock(legs)
         missing = [account_id for account_id in legs if account_id not in locked and account_id not in known]
         if missing:
             known.update(LedgerAccount.objects.in_bulk(missing))
-        accounts = {**known, **locked}
-        if len(accounts.keys() & legs.keys()) != len(legs):
-            raise UnbalancedEntry("Unknown ledger account.", accounts=sorted(legs.keys() - accounts.keys()))
+        return _post_locked(kind=kind, reference=reference, memo=memo, created_by=created_by, legs=legs,
+                            accounts={**known, **locked})
 
-        totals: dict[str, Decimal] = {}
-        for account_id, amount in legs.items():
-            asset = accounts[account_id].asset
-            totals[asset] = totals.get(asset, ZERO) + amount
-        unbalanced = {asset: str(total) for asset, total in totals.items() if total != 0}
-        if unbalanced:
-            raise UnbalancedEntry("The postings do not sum to zero per asset.", totals=unbalanced, reference=reference)
-        for account_id, account in locked.items():
-            after = account.balance + legs[account_id]
-            if after < 0 and not account.may_go_negative:
-                raise InsufficientFunds(account_id=account_id, kind=account.kind, asset=account.asset,
-                                        available=account.balance, requested=-legs[account_id])
 
-        entry = JournalEntry.objects.create(kind=kind, reference=reference, memo=memo, created_by=created_by)
-        Posting.objects.bulk_create(
-            [Posting(entry=entry, account_id=account_id, amount=legs[account_id]) for account_id in sorted(legs)]
-        )
+_INSERT_ENTRY = """
+    WITH entry AS (
+        INSERT INTO portfolios_journalentry (kind, reference, memo, created_by_id, created_at)
+        VALUES (%s, %s, %s, %s, %s) RETURNING id
+    ), legs AS (
+        INSERT INTO portfolios_posting (entry_id, account_id, amount)
+        SELECT entry.id, leg.account_id, leg.amount
+          FROM entry, unnest(%s::bigint[], %s::numeric[]) WITH ORDINALITY AS leg(account_id, amount, n)
+         ORDER BY leg.n
+    )
+    SELECT id FROM entry
+"""
+
+
+def _post_locked(*, kind: str, reference: str, memo: str, created_by, legs: dict[int, Decimal],
+                 accounts: dict[int, LedgerAccount]) -> JournalEntry:
+    """Check and insert an entry whose client accounts the caller has locked (`accounts` hold fresh balances)."""
+    legs = {account_id: amount for account_id, amount in legs.items() if amount != 0}
+    if not legs:
+        raise UnbalancedEntry("A journal entry needs at least one non-zero posting.", reference=reference)
+    if len(accounts.keys() & legs.keys()) != len(legs):
+        raise UnbalancedEntry("Unknown ledger account.", accounts=sorted(legs.keys() - accounts.keys()))
+    totals: dict[str, Decimal] = {}
+    for account_id, amount in legs.items():
+        asset = accounts[account_id].asset
+        totals[asset] = totals.get(asset, ZERO) + amount
+    unbalanced = {asset: str(total) for asset, total in totals.items() if total != 0}
+    if unbalanced:
+        raise UnbalancedEntry("The postings do not sum to zero per asset.", totals=unbalanced, reference=reference)
+    for account_id, amount in legs.items():
+        account = accounts[account_id]
+        if account.owner_id is not None and not account.may_go_negative and account.balance + amount < 0:
+            raise InsufficientFunds(account_id=account_id, kind=account.kind, asset=account.asset,
+                                    available=account.balance, requested=-amount)
+
+    # Entry and postings in one statement (one round trip); postings in account order.
+    entry = JournalEntry(kind=kind, reference=reference, memo=memo, created_by=created_by, created_at=timezone.now())
+    ordered = sorted(legs)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ENTRY, [kind, reference, memo, getattr(created_by, "pk", None), entry.created_at,
+                                       ordered, [legs[account_id] for account_id in ordered]])
+        entry.pk = cursor.fetchone()[0]
+    entry._state.adding = False
     return entry
+
+
+def _transfer(*, user, asset: str, source: str, target: str, amount: Decimal, kind: str,
+              reference: str) -> JournalEntry:
+    """Move `amount` between two of one client's accounts: lock both (primary-key order), check, post."""
+    with transaction.atomic():
+        accounts = _accounts(owner_id=user.pk, kinds=[source, target], asset=asset, lock=True)
+        return _post_locked(kind=kind, reference=reference, memo="", created_by=None,
+                            legs={accounts[source].pk: -amount, accounts[target].pk: amount},
+                            accounts={account.pk: account for account in accounts.values()})
 
 
 # --- reservations (called by the orders context) ---------------------------------------------------
 
 def cash_reserve(*, user, amount: Decimal, reference: str) -> JournalEntry:
     """Move `amount` of the user's available cash to reserved (for an open buy order)."""
-    amount = _amount(amount)
-    accounts = cash_accounts_open(user=user)
-    return ledger_post(kind=EntryKind.CASH_RESERVE, reference=reference, postings=[
-        (accounts[Kind.CASH_AVAILABLE], -amount), (accounts[Kind.CASH_RESERVED], amount),
-    ])
+    return _transfer(user=user, asset=ledger_currency(), source=Kind.CASH_AVAILABLE, target=Kind.CASH_RESERVED,
+                     amount=_amount(amount), kind=EntryKind.CASH_RESERVE, reference=reference)
 
 
 def cash_release(*, user, amount: Decimal, reference: str) -> JournalEntry:
     """Move `amount` of the user's reserved cash back to available (cancel, expiry, price improvement)."""
-    amount = _amount(amount)
-    accounts = cash_accounts_open(user=user)
-    return ledger_post(kind=EntryKind.CASH_RELEASE, reference=reference, postings=[
-        (accounts[Kind.CASH_RESERVED], -amount), (accounts[Kind.CASH_AVAILABLE], amount),
-    ])
+    return _transfer(user=user, asset=ledger_currency(), source=Kind.CASH_RESERVED, target=Kind.CASH_AVAILABLE,
+                     amount=_amount(amount), kind=EntryKind.CASH_RELEASE, reference=reference)
 
 
 def shares_reserve(*, user, symbol: str, qty: Decimal, reference: str) -> JournalEntry:
     """Move `qty` of the user's available shares of `symbol` to reserved (for an open sell order)."""
-    qty = _amount(qty, what="qty")
-    accounts = securities_accounts_open(user=user, symbol=symbol)
-    return ledger_post(kind=EntryKind.SHARES_RESERVE, reference=reference, postings=[
-        (accounts[Kind.SECURITIES_AVAILABLE], -qty), (accounts[Kind.SECURITIES_RESERVED], qty),
-    ])
+    return _transfer(user=user, asset=symbol, source=Kind.SECURITIES_AVAILABLE, target=Kind.SECURITIES_RESERVED,
+                     amount=_amount(qty, what="qty"), kind=EntryKind.SHARES_RESERVE, reference=reference)
 
 
 def shares_release(*, user, symbol: str, qty: Decimal, reference: str) -> JournalEntry:
     """Move `qty` of the user's reserved shares of `symbol` back to available."""
-    qty = _amount(qty, what="qty")
-    accounts = securities_accounts_open(user=user, symbol=symbol)
-    return ledger_post(kind=EntryKind.SHARES_RELEASE, reference=reference, postings=[
-        (accounts[Kind.SECURITIES_RESERVED], -qty), (accounts[Kind.SECURITIES_AVAILABLE], qty),
-    ])
+    return _transfer(user=user, asset=symbol, source=Kind.SECURITIES_RESERVED, target=Kind.SECURITIES_AVAILABLE,
+                     amount=_amount(qty, what="qty"), kind=EntryKind.SHARES_RELEASE, reference=reference)
 
 
 def trade_notional(*, qty: Decimal, price: Decimal) -> Decimal:
