@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "notifications",
     "outbox",
     "alpaca",
+    "web",
 ]
 
 MIDDLEWARE = [

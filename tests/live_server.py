@@ -1,0 +1,60 @@
+"""A live ASGI server for end-to-end tests: uvicorn in a thread of the test process, on the test database and Redis."""
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connections
+from django.test import override_settings
+
+
+def free_port(ports: range) -> int:
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
+
+
+def _application():
+    """The project's ASGI routing with a fresh HTTP handler whose WhiteNoise serves the apps' static files straight
+    from their folders (tests do not run collectstatic). WhiteNoise reads its settings when the handler is built."""
+    from channels.routing import ProtocolTypeRouter
+    from django.core.handlers.asgi import ASGIHandler
+
+    from brokerx.asgi import application
+
+    with override_settings(WHITENOISE_USE_FINDERS=True, WHITENOISE_AUTOREFRESH=False):
+        http = ASGIHandler()
+    return ProtocolTypeRouter({"http": http, "websocket": application.application_mapping["websocket"]})
+
+
+@contextmanager
+def live_server(ports: range) -> Iterator[str]:
+    """Serve HTTP and WebSockets on a free port of `ports`; yields the base URL."""
+    import uvicorn
+
+    db_settings = connections.settings["default"]
+    saved_max_age = db_settings.get("CONN_MAX_AGE")
+    # Server threads close their connection after each request, so the test database can be flushed and dropped.
+    db_settings["CONN_MAX_AGE"] = 0
+    port = free_port(ports)
+    server = uvicorn.Server(uvicorn.Config(_application(), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off", ws="websockets-sansio"))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        db_settings["CONN_MAX_AGE"] = saved_max_age
