@@ -262,7 +262,10 @@ def run() -> int:
         _manage(["seed_demo"], env)
         celery = [sys.executable, "-m", "celery", "-A", "brokerx"]
         stack.spawn("web", [sys.executable, "-m", "uvicorn", "brokerx.asgi:application", "--host", host,
-                            "--port", port, "--workers", web_workers, "--no-access-log", "--lifespan", "off"],
+                            "--port", port, "--workers", web_workers, "--no-access-log", "--lifespan", "off",
+                            # Market data fans out to many sockets: compressing each frame per socket costs more
+                            # CPU than loopback and LAN bandwidth save.
+                            "--ws-per-message-deflate", "false"],
                     env=env)
         for queue, concurrency in (("critical", "1"), ("default", "2"), ("low", "1")):
             stack.spawn(f"worker-{queue}", [*celery, "worker", "-Q", queue, "-n", f"{queue}@%h",

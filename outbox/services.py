@@ -1,5 +1,6 @@
 """Writing events to the outbox (inside the caller's transaction) and draining them (inside the worker's)."""
 import logging
+import os
 import uuid
 import zlib
 from datetime import timedelta
@@ -18,7 +19,7 @@ from .models import OutboxEvent, OutboxStatus
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-DRAIN_BATCH = 500
+DRAIN_BATCH = int(os.environ.get("BROKERX_OUTBOX_BATCH", "500"))  # events per drain transaction
 events_processed = Counter("outbox_events_processed_total", "Outbox events handled", ["topic", "outcome"])
 
 

@@ -116,3 +116,22 @@ def test_a_real_worker_delivers_an_event_kicked_after_commit(celery_worker_defau
         time.sleep(0.05)
     assert ("", 42) in handled
     assert OutboxEvent.objects.get(payload__n=42).status == OutboxStatus.DONE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_delivers_an_event_whose_kick_was_lost(celery_worker_default, monkeypatch):
+    import outbox.services as services
+    from outbox.tasks import outbox_sweep
+
+    monkeypatch.setattr(services, "_kick_after_commit", lambda queue, partition_key: None)  # the broker lost it
+    with transaction.atomic():
+        outbox_emit(topic="test.recorded", payload={"n": 7}, partition_key="LOST")
+    time.sleep(0.5)
+    assert ("LOST", 7) not in handled
+
+    assert outbox_sweep() >= 1
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and ("LOST", 7) not in handled:
+        time.sleep(0.05)
+    assert ("LOST", 7) in handled
