@@ -29,3 +29,12 @@ def celery_worker_default(transactional_db):
     with start_worker(app, pool="threads", concurrency=2, queues=["default"], perform_ping_check=False,
                       shutdown_timeout=10, loglevel="WARNING") as worker:
         yield worker
+
+
+@pytest.fixture
+def assert_books_balanced():
+    """The ledger check any test that moves money can call: every asset's postings sum to zero, maintained
+    balances and positions agree with the postings, no client balance is negative."""
+    from tests.portfolios.helpers import assert_books_balanced as check
+
+    return check

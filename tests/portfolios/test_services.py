@@ -276,3 +276,9 @@ def test_demo_seed_funds_the_demo_trader_once(staff):
     seed_demo(io.StringIO())
     assert cash(trader)["available"] == DEMO_CASH
     assert shares(trader, "AAPL")["available"] == D("50")
+
+
+def test_a_reservation_is_one_lock_and_one_insert(trader, fund, django_assert_max_num_queries):
+    fund(trader, cash="100")
+    with django_assert_max_num_queries(4):  # savepoint, lock both accounts, entry + postings, release
+        services.cash_reserve(user=trader, amount=D("1"), reference="order:1")
