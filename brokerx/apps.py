@@ -8,4 +8,3 @@ class BrokerxConfig(AppConfig):
 
     def ready(self) -> None:
         from . import metrics  # noqa: F401  (registers the Celery queue-depth collector)
-        from .api import schema  # noqa: F401  (OpenAPI authentication schemes)
