@@ -29,6 +29,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -145,6 +146,8 @@ def idempotent(
     def decorator(handler):
         @wraps(handler)
         def wrapper(view, request, *args, **kwargs):
+            if not request.user or not request.user.is_authenticated:
+                raise NotAuthenticated()  # keys are scoped per user: only for views that require one
             key = request.headers.get(HEADER)
             if key is None:
                 if required:

@@ -286,6 +286,9 @@ CELERY_IMPORTS = ("brokerx.idempotency",)  # its purge task lives beside the ide
 CELERY_BEAT_SCHEDULE["idempotency-keys-purge"] = {
     "task": "brokerx.idempotency_keys_purge", "schedule": 3600.0, "options": {"expires": 600},
 }
+CELERY_BEAT_SCHEDULE["deposits-pending-sweep"] = {
+    "task": "portfolios.deposits_pending_sweep", "schedule": 60.0, "options": {"expires": 50},
+}
 
 # --- Trading ---------------------------------------------------------------------------------------
 BROKERX_MAKER_FEE_RATE = env("BROKERX_MAKER_FEE_RATE", "0.0002")

@@ -154,3 +154,10 @@ def test_purge_keeps_keys_for_at_least_24_hours(settings):
     IdempotencyKey.objects.filter(key="recent").update(created_at=timezone.now() - dt.timedelta(hours=23))
     assert idempotency_keys_purge() == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["recent"]
+
+
+def test_anonymous_callers_are_refused_before_any_key_is_claimed():
+    request = APIRequestFactory().post("/api/v1/things", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    response = _View.as_view()(request)
+    assert response.status_code in (401, 403)
+    assert not IdempotencyKey.objects.exists()

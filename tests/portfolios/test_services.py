@@ -282,3 +282,19 @@ def test_a_reservation_is_one_lock_and_one_insert(trader, fund, django_assert_ma
     fund(trader, cash="100")
     with django_assert_max_num_queries(4):  # savepoint, lock both accounts, entry + postings, release
         services.cash_reserve(user=trader, amount=D("1"), reference="order:1")
+
+
+def test_the_sweep_enqueues_settlement_of_overdue_pending_deposits(trader, celery_eager, settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from portfolios.tasks import deposits_pending_sweep_task
+
+    settings.DEPOSIT_SETTLE_DELAY_SECONDS = 1
+    lost = services.deposit_create(user=trader, amount=D("40"))  # its on-commit enqueue never ran
+    fresh = services.deposit_create(user=trader, amount=D("2"))
+    Deposit.objects.filter(pk=lost.pk).update(created_at=timezone.now() - dt.timedelta(minutes=5))
+    assert deposits_pending_sweep_task() == 1
+    assert Deposit.objects.get(pk=lost.pk).status == Deposit.Status.SETTLED
+    assert Deposit.objects.get(pk=fresh.pk).status == Deposit.Status.PENDING
