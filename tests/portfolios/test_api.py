@@ -138,3 +138,11 @@ def test_activities_of_others_are_not_visible(client, api_client, trader, fund):
     fund(trader, cash="10")
     api_client.force_authenticate(UserFactory())
     assert api_client.get("/api/v1/activities").json()["results"] == []
+
+
+def test_openapi_documents_the_idempotency_key_and_the_simulated_outcome(client):
+    schema = client.get("/api/schema/?format=json").json()
+    create = schema["paths"]["/api/v1/deposits"]["post"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" and p["required"] for p in create["parameters"])
+    body = schema["components"]["schemas"]["DepositCreateRequest"]["properties"]
+    assert "fail" in body["simulate"]["description"] and ".13" in body["simulate"]["description"]

@@ -298,3 +298,26 @@ def test_the_sweep_enqueues_settlement_of_overdue_pending_deposits(trader, celer
     assert deposits_pending_sweep_task() == 1
     assert Deposit.objects.get(pk=lost.pk).status == Deposit.Status.SETTLED
     assert Deposit.objects.get(pk=fresh.pk).status == Deposit.Status.PENDING
+
+
+def test_reconcile_lists_balance_and_position_drift(trader, fund):
+    from django.db import connection
+
+    fund(trader, cash="10", shares={"ACME": "3"})
+    available = services.cash_accounts_open(user=trader)[Kind.CASH_AVAILABLE]
+    with connection.cursor() as cursor:  # simulate damage the triggers prevent (rolled back with the test)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # run the pending balanced-entry checks first
+        cursor.execute("ALTER TABLE portfolios_ledgeraccount DISABLE TRIGGER portfolios_ledgeraccount_guard")
+        cursor.execute("UPDATE portfolios_ledgeraccount SET balance = balance + 1 WHERE id = %s", [available.pk])
+        cursor.execute("ALTER TABLE portfolios_ledgeraccount ENABLE TRIGGER portfolios_ledgeraccount_guard")
+    Position.objects.filter(user=trader, symbol="ACME").update(qty=D(4))
+
+    drifts = {(d.check, d.kind, d.asset): (d.recorded, d.expected, d.difference) for d in selectors.ledger_reconcile()}
+    assert drifts == {("balance", Kind.CASH_AVAILABLE, "USD"): (D(11), D(10), D(1)),
+                      ("position", "position", "ACME"): (D(4), D(3), D(1))}
+    # Undo the damage so the books fixture sees them agree again.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE portfolios_ledgeraccount DISABLE TRIGGER portfolios_ledgeraccount_guard")
+        cursor.execute("UPDATE portfolios_ledgeraccount SET balance = balance - 1 WHERE id = %s", [available.pk])
+        cursor.execute("ALTER TABLE portfolios_ledgeraccount ENABLE TRIGGER portfolios_ledgeraccount_guard")
+    Position.objects.filter(user=trader, symbol="ACME").update(qty=D(3))
