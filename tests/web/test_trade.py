@@ -186,3 +186,63 @@ def test_modify_after_the_order_changed_elsewhere_shows_it_and_retries(page, sig
     order.refresh_from_db()
     assert (order.qty, order.limit_price, order.version) == (Decimal("8"), Decimal("97.00"), 3)
     assert_books_balanced()
+
+
+def test_a_lost_execution_report_is_recovered_from_the_gap(page, sign_in_as, instrument, make_trader, books_fresh):
+    buyer = sign_in_as(make_trader(cash="10000"))
+    seller = make_trader(shares={"ACME": "50"})
+    dropped = []
+
+    def drop_the_first_report(ws):
+        server = ws.connect_to_server()
+
+        def forward(message):
+            if '"execution_report"' in str(message) and not dropped:
+                dropped.append(message)  # the push is at most once: this one never arrives
+                return
+            ws.send(message)
+
+        server.on_message(forward)
+
+    page.route_web_socket(re.compile(r"/ws/orders/$"), drop_the_first_report)
+    page.goto("/trade/?symbol=ACME")
+    expect(page.locator("#orders-conn")).to_have_attribute("data-state", "live")
+    page.wait_for_function("document.querySelector('#fills').getAttribute('aria-busy') === null")
+
+    place(buyer, "buy", "4", "100.00")  # report 1 ("new") is dropped
+    place(seller, "sell", "4", "100.00")
+    match()  # report 2 (the fill) arrives: the page sees the gap and fetches report 1
+
+    expect(page.locator("#fills li")).to_have_count(2)
+    expect(page.locator("#fills li").nth(0)).to_contain_text("Bought 4 ACME @ 100.00")
+    expect(page.locator("#fills li").nth(1)).to_contain_text("accepted")
+    assert len(dropped) == 1
+    assert_books_balanced()
+
+
+def test_switching_symbols_and_taking_a_price_from_the_ladder(page, sign_in_as, instrument, make_trader,
+                                                              books_fresh):
+    from orders.models import Instrument
+    from orders.selectors import instrument_cache_invalidate
+
+    Instrument.objects.create(symbol="BOLT", name="Bolt Industries", reference_price=Decimal("20.00"),
+                              tick_size=Decimal("0.01"), lot_size=Decimal("1"), price_band_pct=Decimal("0.10"),
+                              max_order_notional=Decimal("500000"))
+    instrument_cache_invalidate("BOLT")
+    sign_in_as(make_trader(cash="1000"))
+    maker = make_trader(shares={"BOLT": "100"})
+    place(maker, "sell", "7", "20.25", symbol="BOLT")
+    match("BOLT")
+
+    page.goto("/trade/")
+    expect(page.locator("#symbol")).to_have_value("ACME")
+    page.get_by_label("Symbol").select_option("BOLT")
+    expect(page).to_have_url(re.compile(r"symbol=BOLT"))
+    expect(page.locator("#symbol-name")).to_have_text("Bolt Industries")
+    expect(page.locator('[data-l1="ask"]')).to_have_text("20.25")
+    page.get_by_role("button", name="Use ask price 20.25").click()
+    expect(page.get_by_label("Limit price")).to_have_value("20.25")
+    expect(page.get_by_label("Limit price")).to_be_focused()
+    page.get_by_label("Quantity").fill("2")
+    expect(page.locator("#ticket-estimate")).to_have_text("Estimated value ≈ $40.50")
+    instrument_cache_invalidate("BOLT")

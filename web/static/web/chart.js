@@ -113,8 +113,8 @@ window.CandleChart = class CandleChart {
       ctx.beginPath(); ctx.moveTo(g.plot.x, y); ctx.lineTo(g.plot.x + g.plot.w, y); ctx.stroke();
       ctx.fillText(p.toFixed(this.priceDecimals), g.plot.x + g.plot.w + 8, y);
     }
-    // Time labels every 15 minutes (or fewer on narrow screens).
-    const every = g.minutes > 90 ? 30 : g.minutes > 40 ? 15 : 5;
+    // Time labels at round minutes, at least ~70 px apart.
+    const every = [5, 10, 15, 30, 60, 120].find((m) => m * this.slot >= 70) || 240;
     ctx.textAlign = "center";
     for (let t = Math.ceil(g.startT / (every * 60000)) * every * 60000; t <= g.end; t += every * 60000) {
       const x = Math.round(this.xOf(g, t)) + 0.5;

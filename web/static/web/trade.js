@@ -579,7 +579,7 @@
       : `#${r.order_id}`;
     return el("li", { class: live ? "new" : "", dataset: { seq: r.seq, execType: r.exec_type } },
       el("span", { class: "muted num" }, fmt.time(r.timestamp)),
-      el("span", { class: r.exec_type === "trade" ? r.side : "muted" }, r.exec_type === "trade" ? "Fill" : fmt.label(r.exec_type)),
+      el("span", { class: `kind ${r.exec_type === "trade" ? r.side : "muted"}` }, r.exec_type === "trade" ? "Fill" : fmt.label(r.exec_type)),
       el("span", {}, el("span", { class: "what" }, what), " ", el("span", { class: "muted small" }, detail)),
       el("span", { class: "status" }, fmt.label(r.order_status)));
   }
