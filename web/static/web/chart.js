@@ -168,10 +168,15 @@ window.CandleChart = class CandleChart {
 
   updateLegend(bar) {
     if (!this.legend) return;
-    if (!bar) { this.legend.textContent = ""; return; }
+    if (!bar) {
+      this.legend.textContent = "";
+      this.canvas.setAttribute("aria-label", "Candle chart of 1-minute bars: no trades yet");
+      return;
+    }
     const d = this.priceDecimals;
     const t = new Date(bar.start).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     this.legend.textContent = `${t}  O ${bar.open.toFixed(d)}  H ${bar.high.toFixed(d)}  L ${bar.low.toFixed(d)}  C ${bar.close.toFixed(d)}  V ${bar.volume}`;
+    if (this.hover === null) this.canvas.setAttribute("aria-label", `Candle chart of 1-minute bars; latest ${this.legend.textContent}`);
   }
 
   onHover(event) {

@@ -35,7 +35,7 @@
 
   // --- deposits and withdrawals ---------------------------------------------------------------------
 
-  let pollUntil = 0;
+  let pollUntil = Date.now() + 60000; // pending deposits are watched for a minute after the page opens or a submit
   async function loadTransfers() {
     try {
       const [deposits, withdrawals] = await Promise.all([api("deposits?limit=10"), api("withdrawals?limit=10")]);

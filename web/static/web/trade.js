@@ -129,8 +129,13 @@
     try {
       const snap = await api(`market/${symbol}/bars?limit=240`);
       if (symbol !== state.symbol) return;
-      state.streams.bars = { epoch: snap.epoch, seq: snap.seq };
+      // The stream may already be ahead of this snapshot (a bar pushed meanwhile): keep the newer position.
+      const known = state.streams.bars;
+      if (!known || known.epoch !== snap.epoch || snap.seq > known.seq) state.streams.bars = { epoch: snap.epoch, seq: snap.seq };
+      const newest = snap.bars.length ? Date.parse(snap.bars[snap.bars.length - 1].start) : -Infinity;
+      const live = [...chart.bars.values()].filter((b) => b.start >= newest);
       chart.setBars(snap.bars, priceDecimals());
+      live.forEach((b) => chart.upsert(b.raw));
     } catch (err) {
       console.warn("bars not loaded", err);
     }
@@ -175,7 +180,10 @@
     onState: (s) => setConn($("#market-conn"), s, { live: "Live", connecting: "Connecting…", down: "Reconnecting…" }[s]),
     onOpen: () => {
       state.streams = {};
-      if (state.symbol) market.send({ action: "subscribe", symbols: [state.symbol] });
+      if (!state.symbol) return;
+      market.send({ action: "subscribe", symbols: [state.symbol] });
+      if (state.opened) loadBars(); // after a reconnect: the candles missed meanwhile
+      state.opened = true;
     },
     onMessage: onMarket,
   });
@@ -443,7 +451,7 @@
       el("td", {}, el("span", { class: "status" }, fmt.label(o.status))),
       el("td", {}, el("div", { class: "actions" },
         el("button", { type: "button", class: "btn-sm btn-ghost", "aria-label": `Modify order ${o.id}`,
-          onclick: () => renderOrders(o.id) }, "Modify"),
+          onclick: () => { renderOrders(o.id); $(`#order-${o.id} input`)?.focus(); } }, "Modify"),
         el("button", { type: "button", class: "btn-sm btn-danger", "aria-label": `Cancel order ${o.id}`,
           onclick: (e) => cancelOrder(o.id, e.currentTarget) }, "Cancel"))));
   }
