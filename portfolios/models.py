@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Func, Q
 
 # One scale for every ledger amount (cash and quantities): numeric(20, 4). Postgres enforces the
 # ledger's invariants on these columns, see migration 0002 and docs/adr/004-ledger.md.
@@ -90,6 +90,8 @@ class JournalEntry(models.Model):
         help_text="Staff member who posted a manual adjustment.",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Set by Postgres: postings may only be added to an entry by the transaction that created it.
+    txid = models.BigIntegerField(db_default=Func(function="txid_current"), editable=False)
 
     class Meta:
         verbose_name_plural = "journal entries"

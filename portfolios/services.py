@@ -134,14 +134,14 @@ def ledger_post(
 _INSERT_ENTRY = """
     WITH entry AS (
         INSERT INTO portfolios_journalentry (kind, reference, memo, created_by_id, created_at)
-        VALUES (%s, %s, %s, %s, %s) RETURNING id
+        VALUES (%s, %s, %s, %s, %s) RETURNING id, txid
     ), legs AS (
         INSERT INTO portfolios_posting (entry_id, account_id, amount)
         SELECT entry.id, leg.account_id, leg.amount
           FROM entry, unnest(%s::bigint[], %s::numeric[]) WITH ORDINALITY AS leg(account_id, amount, n)
          ORDER BY leg.n
     )
-    SELECT id FROM entry
+    SELECT id, txid FROM entry
 """
 
 
@@ -172,7 +172,7 @@ def _post_locked(*, kind: str, reference: str, memo: str, created_by, legs: dict
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_ENTRY, [kind, reference, memo, getattr(created_by, "pk", None), entry.created_at,
                                        ordered, [legs[account_id] for account_id in ordered]])
-        entry.pk = cursor.fetchone()[0]
+        entry.pk, entry.txid = cursor.fetchone()
     entry._state.adding = False
     return entry
 

@@ -62,11 +62,23 @@ def test_a_balanced_entry_written_in_several_statements_commits(funded, trader):
     assert_books_balanced()
 
 
-def test_a_posting_added_later_to_a_committed_entry_must_balance_too(funded):
+def test_postings_cannot_be_added_to_an_entry_of_another_transaction(funded):
     entry = JournalEntry.objects.filter(kind="adjustment").get()
-    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
-        _sql(INSERT + "(%s, %s, 1)",
-             [entry.pk, funded[Kind.CASH_RESERVED].pk])
+    with pytest.raises(IntegrityError, match="transaction that created it"), transaction.atomic():
+        _sql(INSERT + "(%s, %s, 1), (%s, %s, -1)",
+             [entry.pk, funded[Kind.CASH_RESERVED].pk, entry.pk, funded[Kind.CASH_AVAILABLE].pk])
+    assert_books_balanced()
+
+
+def test_an_entry_may_be_written_inside_savepoints(funded):
+    available, reserved = funded[Kind.CASH_AVAILABLE], funded[Kind.CASH_RESERVED]
+    with transaction.atomic():
+        with transaction.atomic():
+            entry = JournalEntry.objects.create(kind="cash_reserve", reference="raw")
+        with transaction.atomic():
+            _sql(INSERT + "(%s, %s, -5)", [entry.pk, available.pk])
+        _sql(INSERT + "(%s, %s, 5)", [entry.pk, reserved.pk])
+    assert LedgerAccount.objects.get(pk=reserved.pk).balance == Decimal("5")
     assert_books_balanced()
 
 
@@ -101,3 +113,8 @@ def test_accounts_open_is_idempotent(trader):
     assert {k: a.pk for k, a in first.items()} == {k: a.pk for k, a in second.items()}
     assert set(first) == {Kind.CASH_AVAILABLE, Kind.CASH_RESERVED, Kind.CASH_PENDING}
     assert house_account(kind=Kind.HOUSE_FEES, asset="USD").pk == house_account(kind=Kind.HOUSE_FEES, asset="USD").pk
+
+
+def test_an_entry_without_postings_cannot_be_committed(trader):
+    with pytest.raises(IntegrityError, match="has no postings"), transaction.atomic():
+        JournalEntry.objects.create(kind="adjustment", reference="empty")
