@@ -20,6 +20,7 @@ from notifications.services import execution_reports_record
 from orders import services as order_services
 from orders.fees import fee_for
 from orders.models import Instrument, Order, OrderEvent, OrderEventType, OrderStatus, SagaState, TradingStatus
+from orders.selectors import order_as_dict
 from outbox.services import outbox_emit_many
 from portfolios import services as ledger
 from portfolios import settlement
@@ -82,8 +83,12 @@ class Batch:
     grid: engine.Grid
     orders: dict[int, Order] = field(default_factory=dict)
     touched: set[int] = field(default_factory=set)
+    # Orders whose state as the client sees it changed (fills, cancels, triggers): their version moves.
+    # Entering the book only sets book_seq and the saga state, which leaves the client's version valid.
+    visible: set[int] = field(default_factory=set)
     events: list[OrderEvent] = field(default_factory=list)
     reports: list[ExecutionReport] = field(default_factory=list)
+    report_trades: list[Trade | None] = field(default_factory=list)  # the trade of each report, if any
     trades: list[tuple[Trade, Order, Order, Decimal]] = field(default_factory=list)
     outbox: list = field(default_factory=list)
     # The book's events, in order, applied after the book has run the whole batch (so the orders they
@@ -93,7 +98,10 @@ class Batch:
 
 
 def _report(batch: Batch, order: Order, exec_type: str, *, last_qty=None, last_px=None, fee=None, liquidity="",
-            reason="") -> None:
+            reason="", trade: Trade | None = None) -> None:
+    if exec_type != ExecType.NEW:
+        batch.visible.add(order.pk)
+    batch.report_trades.append(trade)
     batch.reports.append(ExecutionReport(
         user_id=order.user_id, order_id=order.pk, client_order_id=order.client_order_id, symbol=order.symbol,
         side=order.side, exec_type=exec_type, order_status=order.status, last_qty=last_qty, last_px=last_px,
@@ -178,7 +186,8 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
                 _event(batch, order, event_type, last_qty=str(last.qty) if last else None,
                        last_px=str(last.price) if last else None)
                 _report(batch, order, ExecType.TRADE, last_qty=last.qty if last else None,
-                        last_px=last.price if last else None, fee=fee, liquidity="maker" if is_maker else "taker")
+                        last_px=last.price if last else None, fee=fee, liquidity="maker" if is_maker else "taker",
+                        trade=last)
         elif kind == ev.STOP_TRIGGERED:
             order = batch.orders[e[1]]
             order.stop_triggered = True
@@ -347,8 +356,9 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
     touched = [batch.orders[i] for i in sorted(batch.touched) if batch.orders[i].saga_state != SagaState.COMPENSATED]
     now = timezone.now()
     for order in touched:
-        order.version += 1
-        order.updated_at = now
+        if order.pk in batch.visible:
+            order.version += 1
+            order.updated_at = now
     if touched:
         _orders_write(touched, now)
     # Order events and reports carry the state after the whole batch's change for their order.
@@ -357,11 +367,10 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
         event.data["reserved_amount"] = str(event.order.reserved_amount)
     insert_rows("orders_orderevent", ORDER_EVENT_COLUMNS,
                 [(e.order.pk, e.type, Jsonb(e.data), now) for e in batch.events])
-    trade_ids = iter(t.pk for t, _, _, _ in batch.trades)
-    for report in batch.reports:
-        if report.exec_type == ExecType.TRADE:
-            report.trade_id = next(trade_ids, None)
-    execution_reports_record(batch.reports)
+    for report, trade in zip(batch.reports, batch.report_trades, strict=True):
+        if trade is not None:
+            report.trade_id = trade.pk
+    execution_reports_record(batch.reports, orders={o.pk: order_as_dict(o) for o in touched})
     outbox_emit_many(batch.outbox)
     state.version += 1
     if batch.last_price is not None:

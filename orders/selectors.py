@@ -83,3 +83,21 @@ def order_state_from_events(order_id: int) -> dict:
 
 def decimal_or_none(value) -> Decimal | None:
     return None if value is None else Decimal(str(value))
+
+
+def _s(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def order_as_dict(order) -> dict:
+    """The order as the API shows it (OrderSerializer's fields), built by hand for the hot paths."""
+    return {
+        "id": order.pk, "client_order_id": order.client_order_id, "symbol": order.symbol, "side": order.side,
+        "type": order.type, "time_in_force": order.time_in_force, "qty": _s(order.qty),
+        "limit_price": _s(order.limit_price), "stop_price": _s(order.stop_price),
+        "protection_price": _s(order.protection_price), "status": order.status, "cum_qty": _s(order.cum_qty),
+        "leaves_qty": _s(order.leaves_qty), "avg_px": _s(order.avg_px), "reserved_amount": _s(order.reserved_amount),
+        "fees_paid": _s(order.fees_paid), "version": order.version, "saga_state": order.saga_state,
+        "reason": order.reason, "created_at": order.created_at.isoformat().replace("+00:00", "Z"),
+        "updated_at": order.updated_at.isoformat().replace("+00:00", "Z"),
+    }

@@ -27,7 +27,7 @@ from .models import (
     Side,
     TimeInForce,
 )
-from .selectors import instrument_get
+from .selectors import instrument_get, order_as_dict
 
 MONEY = Decimal("0.0001")
 
@@ -56,7 +56,7 @@ def _report(order: Order, exec_type: str, *, reason: str = "") -> None:
     execution_reports_record([ExecutionReport(
         user_id=order.user_id, order_id=order.pk, client_order_id=order.client_order_id, symbol=order.symbol,
         side=order.side, exec_type=exec_type, order_status=order.status, cum_qty=order.cum_qty,
-        leaves_qty=order.leaves_qty, avg_px=order.avg_px, reason=reason)])
+        leaves_qty=order.leaves_qty, avg_px=order.avg_px, reason=reason)], orders={order.pk: order_as_dict(order)})
 
 
 def _emit_to_matching(order: Order, topic: str, **extra) -> None:

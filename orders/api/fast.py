@@ -18,6 +18,7 @@ from brokerx.ratelimit import hit, parse_rate
 from .. import services
 from ..errors import OrderError
 from ..models import OrderType, Side, TimeInForce
+from ..selectors import order_as_dict
 
 _SIDES = frozenset(Side.values)
 _TYPES = frozenset(OrderType.values)
@@ -135,22 +136,4 @@ def order_create(request: HttpRequest):
         order, created = services.order_place(user=user, request=order_request)
     except OrderError as exc:
         return _error(exc.http_status, exc.code, exc.message, exc.details, limit_headers)
-    return JsonResponse(order_ack(order), status=201 if created else 200, headers=limit_headers)
-
-
-def _s(value) -> str | None:
-    return None if value is None else str(value)
-
-
-def order_ack(order) -> dict:
-    """The same fields as OrderSerializer, built by hand (this is the hot path)."""
-    return {
-        "id": order.pk, "client_order_id": order.client_order_id, "symbol": order.symbol, "side": order.side,
-        "type": order.type, "time_in_force": order.time_in_force, "qty": _s(order.qty),
-        "limit_price": _s(order.limit_price), "stop_price": _s(order.stop_price),
-        "protection_price": _s(order.protection_price), "status": order.status, "cum_qty": _s(order.cum_qty),
-        "leaves_qty": _s(order.leaves_qty), "avg_px": _s(order.avg_px), "reserved_amount": _s(order.reserved_amount),
-        "fees_paid": _s(order.fees_paid), "version": order.version, "saga_state": order.saga_state,
-        "reason": order.reason, "created_at": order.created_at.isoformat().replace("+00:00", "Z"),
-        "updated_at": order.updated_at.isoformat().replace("+00:00", "Z"),
-    }
+    return JsonResponse(order_as_dict(order), status=201 if created else 200, headers=limit_headers)

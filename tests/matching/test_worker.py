@@ -299,3 +299,22 @@ def test_execution_reports_are_numbered_per_user_without_gaps(instrument, make_t
     assert [r.exec_type for r in buyer_reports] == ["new", "trade", "trade"]
     assert buyer_reports[-1].order_status == "filled" and buyer_reports[-1].leaves_qty == 0
     assert buyer_reports[1].cum_qty == 5 and buyer_reports[1].leaves_qty == 5
+
+
+def test_entering_the_book_keeps_the_clients_version_and_reports_carry_the_order(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "10"})
+    buyer = make_trader(cash="5000")
+    sell = place(seller, "sell", "10", "100.00")
+    match()
+    assert fresh(sell).version == 1 and fresh(sell).book_seq is not None  # resting, version untouched
+
+    order_cancel(user=seller, order_id=sell.pk, version=1)  # the version the ACK gave still works
+    sell = place(seller, "sell", "4", "100.00")
+    buy = place(buyer, "buy", "4", "100.00")
+    match()
+
+    assert fresh(sell).version == 2 and fresh(buy).version == 2  # the fill moved both
+    fills = list(ExecutionReport.objects.filter(exec_type="trade").order_by("id"))
+    trade = Trade.objects.get()
+    assert [f.trade_id for f in fills] == [trade.pk, trade.pk]
+    assert {f.order_id for f in fills} == {sell.pk, buy.pk}
