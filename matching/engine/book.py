@@ -4,11 +4,11 @@ Layout, chosen so a command costs about the same whether 1k or 1M orders rest:
 
 * every live order (resting or parked stop) is in one dict by order id: O(1) cancel and replace;
 * each side keeps a dict price -> _Level, a deque of orders oldest first that also carries the
-  level's aggregated leaves quantity and live order count. A cancel only zeroes the order's
-  leaves_qty and the level totals; the dead entry leaves the deque when matching reaches it, when
-  the level empties, or when dead entries outnumber live ones (the level is then compacted). That
-  keeps a cancel to the id dict and the order itself: at 1M resting orders every other structure a
-  cancel would touch is a cache miss;
+  level's aggregated leaves quantity (0 exactly when no live order is left) and its count of dead
+  entries. A cancel only zeroes the order's leaves_qty and updates those totals; the dead entry
+  leaves the deque when matching reaches it, when the level empties, or when dead entries outnumber
+  live ones (the level is then compacted). That keeps a cancel to the id dict and the order itself:
+  at 1M resting orders every other structure a cancel would touch is a cache miss;
 * each side keeps the sorted list of its level prices as "keys" (bids: price, asks: -price), so the
   best price is always keys[-1] and the touch is popped or appended in O(1); a level away from the
   touch is inserted or removed by bisect over the levels, not the orders;
@@ -105,15 +105,25 @@ _EXPIRED = CancelReason.EXPIRED
 class _Level(deque):
     """Orders resting at one price, oldest first, with canceled ones (leaves 0) not yet dropped.
 
-    qty is the aggregated leaves quantity and count the number of live orders.
+    qty is the aggregated leaves quantity, so the level has live orders exactly while qty > 0; dead
+    counts the canceled entries still in the deque (its live order count is len(level) - dead).
     """
 
-    __slots__ = ("qty", "count")
+    __slots__ = ("qty", "dead")
+
+    def bury(self) -> None:
+        """Account for one more dead entry; compact once they are most of the deque."""
+        dead = self.dead + 1
+        if dead > 32 and dead + dead > len(self):
+            self.compact()
+        else:
+            self.dead = dead
 
     def compact(self) -> None:
         live = [o for o in self if o[_LEAVES]]
         self.clear()
         self.extend(live)
+        self.dead = 0
 
 
 class _Side:
@@ -130,7 +140,7 @@ class _Side:
     def add_level(self, price: int) -> _Level:
         level = self.levels[price] = _Level()
         level.qty = 0
-        level.count = 0
+        level.dead = 0
         key = price * self.sign
         keys = self.keys
         if not keys or key > keys[-1]:
@@ -155,7 +165,6 @@ class _Side:
             level = self.add_level(price)
         level.append(o)
         level.qty += o[_LEAVES]
-        level.count += 1
 
     def unrest(self, o: list) -> None:
         """Take a live order off its level, leaving a dead entry behind."""
@@ -163,12 +172,10 @@ class _Side:
         level = self.levels[price]
         level.qty -= o[_LEAVES]
         o[_LEAVES] = 0
-        count = level.count - 1
-        level.count = count
-        if not count:
+        if level.qty:
+            level.bury()
+        else:
             self.drop_level(price)
-        elif len(level) > 2 * count + 32:
-            level.compact()
 
     def best(self) -> int | None:
         return self.keys[-1] * self.sign if self.keys else None
@@ -180,7 +187,7 @@ class _Side:
         for key in islice(reversed(self.keys), n):
             price = key * sign
             level = levels[price]
-            out.append(DepthLevel(price, level.qty, level.count))
+            out.append(DepthLevel(price, level.qty, len(level) - level.dead))
         return out
 
 
@@ -308,7 +315,6 @@ class OrderBook:
                     level = own.add_level(price)
                 level.append(o)
                 level.qty += qty
-                level.count += 1
                 self._orders[order_id] = o
                 return [(ACCEPTED, order_id, priority), (RESTED, order_id, side, price, qty, priority)]
         else:
@@ -340,14 +346,19 @@ class OrderBook:
             side = self._bids if o[_SIDE] == BUY else self._asks
             price = o[_PRICE]
             level = side.levels[price]
-            level.qty -= o[_LEAVES]
+            leaves = o[_LEAVES]
             o[_LEAVES] = 0
-            count = level.count - 1
-            level.count = count
-            if not count:
+            qty = level.qty - leaves
+            level.qty = qty
+            if not qty:
                 side.drop_level(price)
-            elif len(level) > 2 * count + 32:
-                level.compact()
+            else:
+                # _Level.bury, inlined.
+                dead = level.dead + 1
+                if dead > 32 and dead + dead > len(level):
+                    level.compact()
+                else:
+                    level.dead = dead
         return [(ORDER_UPDATE, order_id, CANCELED, o[_QTY], o[_CUM], 0, _USER)]
 
     def replace(
@@ -602,6 +613,7 @@ class OrderBook:
                 maker_leaves = maker[_LEAVES]
                 if not maker_leaves:
                     level.popleft()
+                    level.dead -= 1
                     continue
                 if maker[_ACCOUNT] == account_id:
                     self_trade = True
@@ -624,12 +636,11 @@ class OrderBook:
                 else:
                     append((ORDER_UPDATE, maker_id, FILLED, maker[_QTY], maker_cum, 0, None))
                     level.popleft()
-                    level.count -= 1
                     del orders[maker_id]
                 append((ORDER_UPDATE, taker_id, PARTIALLY_FILLED if leaves else FILLED, qty, cum, leaves, None))
-                if not leaves or not level.count:
+                if not leaves or not level.qty:
                     break
-            if not level.count:
+            if not level.qty:
                 del levels[px]
                 keys.pop()
             if self_trade or not leaves:
@@ -643,25 +654,40 @@ class OrderBook:
         return ((first_px, last_px) if first_px < last_px else (last_px, first_px)), self_trade
 
     def _fok_shortfall(self, o: list, opp: _Side, limit_key: int) -> str | None:
-        """None if o can fill entirely right now, else why not (fok, or self_trade if an own order blocks)."""
+        """None if o can fill entirely right now, else why not.
+
+        fok when the quantity within the limit (own orders included) falls short; otherwise
+        self_trade when an own order stands before the fill is complete, as matching would stop there.
+        """
         need = o[_LEAVES]
-        account_id = o[_ACCOUNT]
         keys = opp.keys
         levels = opp.levels
         sign = opp.sign
+        # Level totals first, so a thin side is refused without walking its orders; the walk below
+        # then visits no more orders than matching itself would fill.
+        depth = 0
+        available = 0
         for i in range(len(keys) - 1, -1, -1):
-            key = keys[i]
-            if key < limit_key:
+            if keys[i] < limit_key:
                 break
-            for maker in levels[key * sign]:
-                if not maker[_LEAVES]:
+            depth += 1
+            available += levels[keys[i] * sign].qty
+            if available >= need:
+                break
+        if available < need:
+            return _FOK
+        account_id = o[_ACCOUNT]
+        for i in range(len(keys) - 1, len(keys) - 1 - depth, -1):
+            for maker in levels[keys[i] * sign]:
+                maker_leaves = maker[_LEAVES]
+                if not maker_leaves:
                     continue
                 if maker[_ACCOUNT] == account_id:
                     return _SELF_TRADE
-                need -= maker[_LEAVES]
+                need -= maker_leaves
                 if need <= 0:
                     return None
-        return _FOK
+        return _FOK  # not reached: the levels walked hold at least `need`
 
     def _finish(self, o: list, reason: str, events: list) -> None:
         """Cancel the remainder of an incoming order that will not rest."""

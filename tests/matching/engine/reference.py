@@ -164,8 +164,11 @@ class ReferenceBook:
         """Match an incoming order, then rest or cancel what is left; returns the trade prices."""
         opposite = self.queue("sell" if o.side == BUY else BUY)
         if o.tif == FOK:
-            # Walk exactly as matching would, without changing anything.
+            # Too little within the limit, own orders included: fok. Otherwise walk exactly as
+            # matching would, without changing anything: an own order in the way means self_trade.
             need, blocked_by = o.leaves_qty, Cancel.FOK
+            if sum(m.leaves_qty for m in opposite if o.would_trade_at(m.price)) < need:
+                opposite = []
             for m in opposite:
                 if not o.would_trade_at(m.price):
                     break
