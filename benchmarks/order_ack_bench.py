@@ -60,9 +60,13 @@ def setup_traders(count: int) -> tuple[list[str], dict]:
     instrument = instrument_get(SYMBOL)
     if instrument is None:
         sys.exit(f"symbol {SYMBOL} not found: start the platform with `make run` first")
+    # Halfway down the band: far below the market (it rests), and inside the band however the simulator
+    # moves the reference price during the run.
     low, _high = price_band(instrument)
+    tick = instrument["tick_size"]
+    price = ((instrument["reference_price"] + low) / 2 / tick).to_integral_value() * tick
     body = {"symbol": SYMBOL, "side": "buy", "type": "limit", "time_in_force": "day", "qty": "1",
-            "limit_price": str(low)}
+            "limit_price": str(price)}
     return keys, body
 
 

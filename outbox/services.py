@@ -1,6 +1,7 @@
 """Writing events to the outbox (inside the caller's transaction) and draining them (inside the worker's)."""
 import logging
 import os
+import threading
 import uuid
 import zlib
 from datetime import timedelta
@@ -27,6 +28,47 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** attempts, 300))
 
 
+class _Kicker:
+    """Sends drain kicks from a background thread, merging the kicks of one (queue, partition) made meanwhile.
+
+    A request only records the pair (no I/O on its path). Every kick the thread sends leaves after the
+    commits that asked for it, so merging never leaves an event without a drain started after its commit.
+    """
+
+    def __init__(self) -> None:
+        self._pending: set[tuple[str, str]] = set()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def request(self, queue: str, partition_key: str) -> None:
+        with self._wake:
+            self._pending.add((queue, partition_key))
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                # (Re)started lazily: a forked worker process does not inherit the parent's thread.
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="outbox-kicker", daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        from .tasks import outbox_drain
+
+        while True:
+            with self._wake:
+                while not self._pending:
+                    self._wake.wait()
+                batch, self._pending = self._pending, set()
+            for queue, partition_key in batch:
+                try:
+                    outbox_drain.apply_async(args=[queue, partition_key], queue=queue)
+                except Exception:  # the beat sweep delivers it anyway
+                    logger.warning("outbox kick failed; the sweep will deliver", exc_info=True)
+
+
+_kicker = _Kicker()
+
+
 def _kick_after_commit(queue: str, partition_key: str) -> None:
     """Ask a worker to drain (queue, partition) once this transaction commits; once per transaction."""
     marker = ("outbox-kick", queue, partition_key)
@@ -34,12 +76,7 @@ def _kick_after_commit(queue: str, partition_key: str) -> None:
         return
 
     def kick() -> None:
-        from .tasks import outbox_drain
-
-        try:
-            outbox_drain.apply_async(args=[queue, partition_key], queue=queue)
-        except Exception:  # the beat sweep delivers it anyway; a broker hiccup must not fail the request
-            logger.warning("outbox kick failed; the sweep will deliver", exc_info=True)
+        _kicker.request(queue, partition_key)
 
     kick._bx_marker = marker
     transaction.on_commit(kick)
