@@ -465,8 +465,8 @@ class OrderBook:
         would cross the book, is a market order or an IOC/FOK limit, has nothing left) or if
         priority is not above every priority the book has handed out.
         """
-        if type(qty) is not int or qty <= 0:
-            raise InvalidOrder(f"qty must be a positive int, got {qty!r}")
+        if type(qty) is not int or qty <= 0 or type(order_id) is not int:
+            raise InvalidOrder(f"order_id and qty must be ints and qty positive, got {order_id!r}, {qty!r}")
         if type(cum_qty) is not int or not 0 <= cum_qty < qty:
             raise InvalidOrder(f"cum_qty must be an int in [0, qty), got {cum_qty!r}")
         if side != BUY and side != SELL:
