@@ -194,7 +194,12 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
             batch.touched.add(order.pk)
             _event(batch, order, OrderEventType.TRIGGERED, last_price=str(grid.to_price(e[3])))
             _report(batch, order, ExecType.TRIGGERED)
-        # REPLACED and REJECTED: the database already holds the replace or cancel; the book only caught up.
+        elif kind == ev.REPLACED:
+            # The database already holds the replace; the book gives the order's place in the queue.
+            order = batch.orders[e[1]]
+            order.book_seq = e[8]
+            batch.touched.add(order.pk)
+        # REJECTED: the database already holds the cancel or replace; the book only caught up.
 
 
 def _settle(batch: Batch) -> None:
