@@ -5,10 +5,8 @@ increments), `trades` and `bars` (1-minute candles). Postgres is the record; Red
 state of each symbol (for the increments and the sequence numbers) and versioned REST snapshots; the push is
 a hint delivered at most once, so a client that sees a gap re-syncs over REST (ADR 005).
 """
-import asyncio
 import json
 import logging
-import os
 import secrets
 import threading
 import time
@@ -23,6 +21,8 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import LockError, RedisError
+
+from brokerx.push import push_soon
 
 from .models import Bar, Trade
 
@@ -264,22 +264,6 @@ def market_publish(*, symbol: str, book, grid, trades: list[Trade]) -> list[dict
     return messages
 
 
-_push_loop: asyncio.AbstractEventLoop | None = None
-_push_loop_pid = 0
-_push_loop_lock = threading.Lock()
-
-
-def _loop() -> asyncio.AbstractEventLoop:
-    """One event loop per process, in a daemon thread, so the pub/sub connection outlives each push
-    (async_to_sync would build a loop and a Redis connection per call: tens of milliseconds)."""
-    global _push_loop, _push_loop_pid
-    with _push_loop_lock:
-        if _push_loop is None or _push_loop_pid != os.getpid():  # a forked worker starts its own
-            _push_loop, _push_loop_pid = asyncio.new_event_loop(), os.getpid()
-            threading.Thread(target=_push_loop.run_forever, name="market-push", daemon=True).start()
-        return _push_loop
-
-
 def market_push(symbol: str, messages: list[dict]) -> None:
     """At most once, to every subscriber of the symbol in every web process (Redis pub/sub)."""
     layer = get_channel_layer(settings.MARKET_CHANNEL_LAYER)
@@ -290,7 +274,7 @@ def market_push(symbol: str, messages: list[dict]) -> None:
         envelopes = [{"symbol": m["symbol"], "type": m["type"], "seq": m["seq"], "epoch": m.get("epoch"),
                       "text": json.dumps(m, separators=(",", ":"))} for m in messages]
         send = layer.group_send(market_group(symbol), {"type": "market.update", "messages": envelopes})
-        asyncio.run_coroutine_threadsafe(send, _loop()).result(timeout=PUBLISH_LOCK_TIMEOUT)
+        push_soon(send).result(timeout=PUBLISH_LOCK_TIMEOUT)
     except Exception:
         logger.warning("market data push failed; clients re-sync over REST", exc_info=True)
 

@@ -1,15 +1,14 @@
 """Recording execution reports (numbered per user, in the caller's transaction) and pushing them after commit."""
 import logging
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
 from brokerx.db import insert_rows
+from brokerx.push import push_soon
 from outbox.services import outbox_emit
 
 from .models import ExecutionReport, Notification, NotificationPreference
@@ -23,9 +22,6 @@ REPORT_COLUMNS = {
     "cum_qty": "numeric", "leaves_qty": "numeric", "avg_px": "numeric", "fee": "numeric", "liquidity": "text",
     "trade_id": "bigint", "reason": "text", "created_at": "timestamptz",
 }
-
-
-_pusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-push")
 
 
 def user_stream_group(user_id: int) -> str:
@@ -86,8 +82,8 @@ def execution_reports_record(reports: list[ExecutionReport], *, orders: dict | N
     for report, report_id in zip(reports, ids, strict=True):
         report.pk = report_id
     messages = [(report.user_id, report_payload(report, (orders or {}).get(report.order_id))) for report in reports]
-    # Pushed from a background thread after commit: the matching worker goes on with its next batch.
-    transaction.on_commit(lambda: _pusher.submit(push_reports, messages))
+    # Pushed on the process's push loop after commit: the matching worker goes on with its next batch.
+    transaction.on_commit(lambda: push_reports(messages))
     if any(r.exec_type in ("trade", "canceled", "rejected", "expired") for r in reports):
         outbox_emit(topic="execution.reports", payload={"report_ids": [r.pk for r in reports]},
                     aggregate_type="execution_report", aggregate_id=reports[0].pk)
@@ -99,11 +95,13 @@ def push_reports(messages: list[tuple[int, dict]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    try:
-        send = async_to_sync(_send_all)
-        send(layer, messages)
-    except Exception:
-        logger.warning("execution report push failed; clients recover over REST", exc_info=True)
+    future = push_soon(_send_all(layer, messages))
+    future.add_done_callback(_log_push_failure)
+
+
+def _log_push_failure(future) -> None:
+    if future.exception() is not None:
+        logger.warning("execution report push failed; clients recover over REST", exc_info=future.exception())
 
 
 async def _send_all(layer, messages: list[tuple[int, dict]]) -> None:

@@ -7,8 +7,10 @@ import zlib
 from datetime import timedelta
 from itertools import groupby
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
+from django_redis import get_redis_connection
 from prometheus_client import Counter
 from psycopg.types.json import Jsonb
 
@@ -26,6 +28,20 @@ events_processed = Counter("outbox_events_processed_total", "Outbox events handl
 
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** attempts, 300))
+
+
+KICK_MARK_TTL = 5  # seconds
+
+
+def kick_mark_key(queue: str, partition_key: str) -> str:
+    return cache.make_key(f"outbox-kick:{queue}:{partition_key}")
+
+
+def kick_mark_clear(queue: str, partition_key: str) -> None:
+    try:
+        get_redis_connection("default").delete(kick_mark_key(queue, partition_key))
+    except Exception:  # without Redis the marks expire on their own
+        logger.warning("could not clear the kick mark", exc_info=True)
 
 
 class _Kicker:
@@ -61,7 +77,12 @@ class _Kicker:
                 batch, self._pending = self._pending, set()
             for queue, partition_key in batch:
                 try:
-                    outbox_drain.apply_async(args=[queue, partition_key], queue=queue)
+                    # At most one kick waiting per partition: the drain clears the mark before it claims, so
+                    # an event committed after that clearing gets a kick of its own. The mark expires, so a
+                    # kick lost with its message stops holding back the next ones (the sweep covers the gap).
+                    if get_redis_connection("default").set(kick_mark_key(queue, partition_key), 1, nx=True,
+                                                           ex=KICK_MARK_TTL):
+                        outbox_drain.apply_async(args=[queue, partition_key], queue=queue)
                 except Exception:  # the beat sweep delivers it anyway
                     logger.warning("outbox kick failed; the sweep will deliver", exc_info=True)
 

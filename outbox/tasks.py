@@ -11,6 +11,7 @@ DRAIN_TIME_BUDGET = 2.0  # seconds one task drains a partition before it yields 
 @shared_task(name="outbox.drain", ignore_result=True, acks_late=True)
 def outbox_drain(queue: str, partition_key: str = "") -> int:
     """Drain until the partition is empty, so events committed while it ran need no kick of their own."""
+    services.kick_mark_clear(queue, partition_key)  # before claiming: later commits must kick again
     started, total = time.monotonic(), 0
     while claimed := services.outbox_drain(queue=queue, partition_key=partition_key):
         total += claimed
