@@ -29,6 +29,7 @@ sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/brokerx")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:56379/0")
+os.environ.setdefault("DB_POOL_MAX", "0")  # a short script: plain connections
 SYMBOL = "MSFT"
 
 

@@ -28,6 +28,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
 # The platform started by `make run` without DATABASE_URL/REDIS_URL uses the embedded servers.
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/brokerx")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:56379/0")
+os.environ.setdefault("DB_POOL_MAX", "0")  # a short script: plain connections
 
 BENCH_EMAIL = "bench-trader-{n}@brokerx.example"
 SYMBOL = "AAPL"

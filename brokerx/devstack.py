@@ -166,6 +166,10 @@ def start_embedded_postgres(stack: Stack) -> str:
             pid = int(stale_pid.read_text().split()[0])
             os.kill(pid, 0)
             raise RuntimeError(f"an embedded PostgreSQL (pid {pid}) is already running on {pgdata}")
+    # A previous run's server may still be finishing its shutdown: give it a moment.
+    deadline = time.monotonic() + 20
+    while port_open("127.0.0.1", EMBEDDED_PG_PORT) and time.monotonic() < deadline:
+        time.sleep(0.5)
     if port_open("127.0.0.1", EMBEDDED_PG_PORT):
         raise RuntimeError(f"port {EMBEDDED_PG_PORT} is taken; set BROKERX_EMBEDDED_PG_PORT to another one")
     log_file = open(DATA_DIR / "postgres.log", "ab")  # noqa: SIM115  (kept open for the child's lifetime)
