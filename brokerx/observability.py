@@ -4,7 +4,7 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from .middleware import SyncAndAsyncMiddleware
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -22,45 +22,20 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class RequestIdMiddleware:
-    """Accepts a well-formed incoming X-Request-ID (from the proxy) or makes one, and echoes it back.
+class RequestIdMiddleware(SyncAndAsyncMiddleware):
+    """Accepts a well-formed incoming X-Request-ID (from the proxy) or makes one, and echoes it back."""
 
-    Sync and async capable, so it costs no thread switch under ASGI."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self.is_async:
-            return self._acall(request)
-        token = self._begin(request)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
-        response[REQUEST_ID_HEADER] = request.request_id
-        return response
-
-    async def _acall(self, request):
-        token = self._begin(request)
-        try:
-            response = await self.get_response(request)
-        finally:
-            request_id_var.reset(token)
-        response[REQUEST_ID_HEADER] = request.request_id
-        return response
-
-    @staticmethod
-    def _begin(request):
+    def before(self, request):
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         return request_id_var.set(request.request_id)
+
+    def finish(self, state) -> None:
+        request_id_var.reset(state)
+
+    def after(self, request, response):
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
 
 
 def connect_celery_signals() -> None:

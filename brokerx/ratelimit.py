@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -26,6 +25,7 @@ from django_redis import get_redis_connection
 from rest_framework.throttling import BaseThrottle
 
 from brokerx.api.errors import ApiError, error_body
+from brokerx.middleware import SyncAndAsyncMiddleware
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
           "d": 86400, "day": 86400}
@@ -174,30 +174,10 @@ def rate_limit(*, scope: str, rate: str, key: str = "user",
     return decorator
 
 
-class RateLimitHeadersMiddleware:
-    """Adds X-RateLimit-Limit / -Remaining / -Reset to responses of requests that passed a rate limit.
+class RateLimitHeadersMiddleware(SyncAndAsyncMiddleware):
+    """Adds X-RateLimit-Limit / -Remaining / -Reset to responses of requests that passed a rate limit."""
 
-    Sync and async capable, so it costs no thread switch under ASGI."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self.is_async:
-            return self._acall(request)
-        return self._headers(request, self.get_response(request))
-
-    async def _acall(self, request):
-        return self._headers(request, await self.get_response(request))
-
-    @staticmethod
-    def _headers(request, response):
+    def after(self, request, response):
         usage = getattr(request, _USAGE_ATTR, None)
         if usage is not None:
             response["X-RateLimit-Limit"] = str(usage.limit)

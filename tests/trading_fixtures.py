@@ -2,13 +2,13 @@
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from orders.models import Instrument, Order
 from orders.selectors import instrument_cache_invalidate
 from portfolios.models import LedgerAccount
 from portfolios.services import adjustment_post
+from tests.portfolios.helpers import assert_books_balanced as ledger_books_balanced
 
 
 @pytest.fixture
@@ -56,19 +56,8 @@ def balance(user, kind: str, asset: str = "USD") -> Decimal:
 
 
 def assert_books_balanced() -> None:
-    """Postings sum to zero per asset; maintained balances equal their postings; reservations equal open holds."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT a.asset, sum(p.amount) FROM portfolios_posting p "
-                       "JOIN portfolios_ledgeraccount a ON a.id = p.account_id GROUP BY a.asset")
-        for asset, total in cursor.fetchall():
-            assert total == 0, f"books do not balance in {asset}: {total}"
-        cursor.execute("SELECT a.id, a.balance, coalesce(sum(p.amount), 0) FROM portfolios_ledgeraccount a "
-                       "LEFT JOIN portfolios_posting p ON p.account_id = a.id WHERE a.owner_id IS NOT NULL "
-                       "GROUP BY a.id HAVING a.balance <> coalesce(sum(p.amount), 0)")
-        assert cursor.fetchall() == []
-        cursor.execute("SELECT count(*) FROM portfolios_ledgeraccount WHERE balance < 0 AND NOT may_go_negative")
-        assert cursor.fetchone()[0] == 0
-    # Reserved cash and shares equal what open orders hold.
+    """The ledger's checks (balanced, no drift, nothing negative), plus: reservations equal open-order holds."""
+    ledger_books_balanced()
     for account in LedgerAccount.objects.filter(kind__in=["cash_reserved", "securities_reserved"]):
         side = "buy" if account.kind == "cash_reserved" else "sell"
         filters = {"user_id": account.owner_id, "side": side, "status__in": ["new", "partially_filled"]}

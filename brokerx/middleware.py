@@ -1,0 +1,42 @@
+"""A base for small middleware that works on both sides of Django's handler: no thread switch under ASGI."""
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+
+class SyncAndAsyncMiddleware:
+    """Subclasses implement `before(request)` (returning what `after` needs) and `after(request, response, state)`."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.is_async:
+            return self._acall(request)
+        state = self.before(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            self.finish(state)
+        return self.after(request, response)
+
+    async def _acall(self, request):
+        state = self.before(request)
+        try:
+            response = await self.get_response(request)
+        finally:
+            self.finish(state)
+        return self.after(request, response)
+
+    def before(self, request):
+        return None
+
+    def finish(self, state) -> None:
+        """Runs whether or not the view raised (e.g. to reset a context variable)."""
+
+    def after(self, request, response):
+        return response
