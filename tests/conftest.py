@@ -9,6 +9,10 @@ pytest_plugins = ["tests.trading_fixtures"]
 def _clean_cache():
     """Each test starts with an empty cache: only this suite's prefixed keys, never the broker's queues."""
     cache.delete_pattern("*")
+    # A Redis channel layer receives on one event loop only; each test (and live server) may bring its own.
+    from tests.live_server import reset_channel_layers
+
+    reset_channel_layers()
     yield
 
 

@@ -20,6 +20,14 @@ def free_port(ports: range) -> int:
     raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
 
 
+def reset_channel_layers() -> None:
+    """Forget the process's channel-layer instances. A Redis layer receives on one event loop only, and each
+    live server of a test run has a loop of its own; a fresh instance per server keeps them apart."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
 def _application():
     """The project's ASGI routing with a fresh HTTP handler whose WhiteNoise serves the apps' static files straight
     from their folders (tests do not run collectstatic). WhiteNoise reads its settings when the handler is built."""
@@ -43,6 +51,7 @@ def live_server(ports: range) -> Iterator[str]:
     # Server threads close their connection after each request, so the test database can be flushed and dropped.
     db_settings["CONN_MAX_AGE"] = 0
     port = free_port(ports)
+    reset_channel_layers()
     server = uvicorn.Server(uvicorn.Config(_application(), host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off", ws="websockets-sansio"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
@@ -57,4 +66,5 @@ def live_server(ports: range) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        reset_channel_layers()
         db_settings["CONN_MAX_AGE"] = saved_max_age

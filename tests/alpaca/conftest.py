@@ -17,6 +17,7 @@ from orders.models import Instrument
 from orders.selectors import instrument_cache_invalidate
 from portfolios.models import LedgerAccount
 from portfolios.services import adjustment_post
+from tests.live_server import reset_channel_layers
 
 PORTS = range(18100, 18200)
 DRIVER = Path(__file__).with_name("sdk_driver.py")
@@ -43,6 +44,7 @@ def live_url(django_db_setup):
     # Server threads close their connection after each request, so the test database can be flushed and dropped.
     db_settings["CONN_MAX_AGE"] = 0
     port = _free_port()
+    reset_channel_layers()
     server = uvicorn.Server(uvicorn.Config("brokerx.asgi:application", host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off", ws="websockets-sansio"))
     thread = threading.Thread(target=server.run, name="uvicorn-alpaca", daemon=True)

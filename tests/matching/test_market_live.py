@@ -15,6 +15,7 @@ from matching import market
 from matching.services import book_forget
 from orders.services import OrderRequest, order_place
 from outbox.services import outbox_drain
+from tests.live_server import reset_channel_layers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,6 +41,7 @@ def market_server(transactional_db):
     saved_max_age = db_settings.get("CONN_MAX_AGE")
     db_settings["CONN_MAX_AGE"] = 0  # server threads close their connections, so the test database can be dropped
     port = _free_port()
+    reset_channel_layers()
     server = uvicorn.Server(uvicorn.Config("brokerx.asgi:application", host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off", ws="websockets-sansio"))
     thread = threading.Thread(target=server.run, name="uvicorn-market", daemon=True)
