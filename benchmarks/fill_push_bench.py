@@ -109,7 +109,7 @@ def place(url: str, buyers: list, sellers: list, price: str, rate: int, duration
 
 async def main_async(args) -> None:
     buyers, sellers, price = await asyncio.to_thread(setup, args.pairs)
-    ws_url = args.url.replace("http://", "ws://")
+    ws_url = (args.ws_url or args.url).replace("http://", "ws://")
     latencies: list[float] = []
     stop = asyncio.Event()
     listeners = [asyncio.create_task(listen(ws_url, key, latencies, stop)) for key in buyers + sellers]
@@ -133,6 +133,8 @@ async def main_async(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("BROKERX_URL", "http://127.0.0.1:8000"))
+    parser.add_argument("--ws-url", default=os.environ.get("BROKERX_WS_URL"),
+                        help="where the WebSockets are served, when not at --url")
     parser.add_argument("--rate", type=int, default=300)
     parser.add_argument("--duration", type=float, default=20)
     parser.add_argument("--pairs", type=int, default=20)

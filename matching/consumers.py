@@ -21,8 +21,6 @@ class MarketConsumer(AsyncJsonWebsocketConsumer):
     Messages also carry an `epoch`: if Redis loses the numbering it restarts at 1 under a new epoch (re-sync too).
     """
 
-    channel_layer_alias = settings.MARKET_CHANNEL_LAYER
-
     async def connect(self):
         # {symbol: {stream: (epoch, last seq sent)}}: the streams subscribed to, and where each one stands.
         self.subscriptions: dict[str, dict[str, tuple]] = {}

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
@@ -22,7 +21,7 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 from redis.exceptions import LockError, RedisError
 
-from brokerx.push import push_soon
+from brokerx.push import group_publish
 
 from .models import Bar, Trade
 
@@ -266,15 +265,13 @@ def market_publish(*, symbol: str, book, grid, trades: list[Trade]) -> list[dict
 
 def market_push(symbol: str, messages: list[dict]) -> None:
     """At most once, to every subscriber of the symbol in every web process (Redis pub/sub)."""
-    layer = get_channel_layer(settings.MARKET_CHANNEL_LAYER)
-    if layer is None or not messages:
+    if not messages:
         return
     try:
         # Each message travels with its JSON text, encoded once here rather than once per subscriber.
         envelopes = [{"symbol": m["symbol"], "type": m["type"], "seq": m["seq"], "epoch": m.get("epoch"),
                       "text": json.dumps(m, separators=(",", ":"))} for m in messages]
-        send = layer.group_send(market_group(symbol), {"type": "market.update", "messages": envelopes})
-        push_soon(send).result(timeout=PUBLISH_LOCK_TIMEOUT)
+        group_publish([(market_group(symbol), {"type": "market.update", "messages": envelopes})])
     except Exception:
         logger.warning("market data push failed; clients re-sync over REST", exc_info=True)
 

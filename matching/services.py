@@ -15,11 +15,11 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from brokerx.db import execute_bound, insert_rows
-from notifications.models import ExecType, ExecutionReport
-from notifications.services import execution_reports_record
+from notifications.models import ExecType
+from notifications.services import ReportDraft, execution_reports_record
 from orders import services as order_services
 from orders.fees import fee_for
-from orders.models import Instrument, Order, OrderEvent, OrderEventType, OrderStatus, SagaState, TradingStatus
+from orders.models import Instrument, Order, OrderEventType, OrderStatus, SagaState, TradingStatus
 from orders.selectors import order_as_dict
 from outbox.services import outbox_emit_many
 from portfolios import services as ledger
@@ -75,6 +75,15 @@ def _rebuild(symbol: str, instrument: Instrument, version: int) -> CachedBook:
     return CachedBook(book=book, grid=grid, version=version)
 
 
+@dataclass(slots=True)
+class OrderEventDraft:
+    """An order event of the batch, written with the others in one INSERT."""
+
+    order: Order
+    type: str
+    data: dict
+
+
 @dataclass
 class Batch:
     """What one batch changes, gathered while the book runs and written at the end."""
@@ -86,8 +95,8 @@ class Batch:
     # Orders whose state as the client sees it changed (fills, cancels, triggers): their version moves.
     # Entering the book only sets book_seq and the saga state, which leaves the client's version valid.
     visible: set[int] = field(default_factory=set)
-    events: list[OrderEvent] = field(default_factory=list)
-    reports: list[ExecutionReport] = field(default_factory=list)
+    events: list[OrderEventDraft] = field(default_factory=list)
+    reports: list[ReportDraft] = field(default_factory=list)
     report_trades: list[Trade | None] = field(default_factory=list)  # the trade of each report, if any
     trades: list[tuple[Trade, Order, Order, Decimal]] = field(default_factory=list)
     outbox: list = field(default_factory=list)
@@ -102,7 +111,7 @@ def _report(batch: Batch, order: Order, exec_type: str, *, last_qty=None, last_p
     if exec_type != ExecType.NEW:
         batch.visible.add(order.pk)
     batch.report_trades.append(trade)
-    batch.reports.append(ExecutionReport(
+    batch.reports.append(ReportDraft(
         user_id=order.user_id, order_id=order.pk, client_order_id=order.client_order_id, symbol=order.symbol,
         side=order.side, exec_type=exec_type, order_status=order.status, last_qty=last_qty, last_px=last_px,
         cum_qty=order.cum_qty, leaves_qty=order.leaves_qty, avg_px=order.avg_px, fee=fee, liquidity=liquidity,
@@ -110,7 +119,8 @@ def _report(batch: Batch, order: Order, exec_type: str, *, last_qty=None, last_p
 
 
 def _event(batch: Batch, order: Order, event_type: str, **extra) -> None:
-    batch.events.append(OrderEvent(order=order, type=event_type, data={**order_services.order_state(order), **extra}))
+    data = {**order_services.order_state(order), **extra}
+    batch.events.append(OrderEventDraft(order=order, type=event_type, data=data))
 
 
 def _load_orders(batch: Batch, ids) -> None:
@@ -377,6 +387,7 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
             report.trade_id = trade.pk
     execution_reports_record(batch.reports, orders={o.pk: order_as_dict(o) for o in touched})
     outbox_emit_many(batch.outbox)
+    order_services.saga_completed_count(sum(1 for e in batch.outbox if e.topic == "saga.completed"))
     state.version += 1
     if batch.last_price is not None:
         state.last_price = batch.last_price

@@ -1,14 +1,15 @@
 """Recording execution reports (numbered per user, in the caller's transaction) and pushing them after commit."""
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
 from brokerx.db import insert_rows
-from brokerx.push import push_soon
+from brokerx.push import group_publish
 from outbox.services import outbox_emit
 
 from .models import ExecutionReport, Notification, NotificationPreference
@@ -22,6 +23,31 @@ REPORT_COLUMNS = {
     "cum_qty": "numeric", "leaves_qty": "numeric", "avg_px": "numeric", "fee": "numeric", "liquidity": "text",
     "trade_id": "bigint", "reason": "text", "created_at": "timestamptz",
 }
+
+
+@dataclass(slots=True)
+class ReportDraft:
+    """An execution report before it is numbered and stored (a plain object: a batch builds thousands)."""
+
+    user_id: int
+    order_id: int
+    client_order_id: str
+    symbol: str
+    side: str
+    exec_type: str
+    order_status: str
+    cum_qty: Decimal
+    leaves_qty: Decimal
+    avg_px: Decimal | None
+    last_qty: Decimal | None = None
+    last_px: Decimal | None = None
+    fee: Decimal | None = None
+    liquidity: str = ""
+    trade_id: int | None = None
+    reason: str = ""
+    seq: int | None = None
+    created_at: datetime | None = None
+    pk: int | None = None
 
 
 def user_stream_group(user_id: int) -> str:
@@ -47,7 +73,7 @@ def _next_seqs(counts: dict[int, int]) -> dict[int, int]:
         return {user_id: last - counts[user_id] + 1 for user_id, last in cursor.fetchall()}
 
 
-def report_payload(report: ExecutionReport, order_json: dict | None = None) -> dict:
+def report_payload(report: "ExecutionReport | ReportDraft", order_json: dict | None = None) -> dict:
     def s(value: Decimal | None):
         return None if value is None else str(value)
 
@@ -61,8 +87,8 @@ def report_payload(report: ExecutionReport, order_json: dict | None = None) -> d
     }
 
 
-def execution_reports_record(reports: list[ExecutionReport], *, orders: dict | None = None) -> list[ExecutionReport]:
-    """Number and store reports (unsaved ExecutionReport objects) and push them to their owners after commit.
+def execution_reports_record(reports: list[ReportDraft], *, orders: dict | None = None) -> list[ReportDraft]:
+    """Number and store reports and push them to their owners after commit; sets each draft's seq and pk.
 
     `orders` maps order id -> the native order JSON to embed in the pushed message (optional).
     """
@@ -82,7 +108,6 @@ def execution_reports_record(reports: list[ExecutionReport], *, orders: dict | N
     for report, report_id in zip(reports, ids, strict=True):
         report.pk = report_id
     messages = [(report.user_id, report_payload(report, (orders or {}).get(report.order_id))) for report in reports]
-    # Pushed on the process's push loop after commit: the matching worker goes on with its next batch.
     transaction.on_commit(lambda: push_reports(messages))
     if any(r.exec_type in ("trade", "canceled", "rejected", "expired") for r in reports):
         outbox_emit(topic="execution.reports", payload={"report_ids": [r.pk for r in reports]},
@@ -91,22 +116,13 @@ def execution_reports_record(reports: list[ExecutionReport], *, orders: dict | N
 
 
 def push_reports(messages: list[tuple[int, dict]]) -> None:
-    """At most once: the database is the record; a client that sees a gap re-syncs over REST."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    future = push_soon(_send_all(layer, messages))
-    future.add_done_callback(_log_push_failure)
-
-
-def _log_push_failure(future) -> None:
-    if future.exception() is not None:
-        logger.warning("execution report push failed; clients recover over REST", exc_info=future.exception())
-
-
-async def _send_all(layer, messages: list[tuple[int, dict]]) -> None:
-    for user_id, payload in messages:
-        await layer.group_send(user_stream_group(user_id), {"type": "execution.report", "report": payload})
+    """At most once, in order, one round trip: the database is the record; a client that sees a gap re-syncs
+    over REST. Runs after the commit, in the committing thread."""
+    try:
+        group_publish([(user_stream_group(user_id), {"type": "execution.report", "report": payload})
+                       for user_id, payload in messages])
+    except Exception:
+        logger.warning("execution report push failed; clients recover over REST", exc_info=True)
 
 
 def notification_create(*, user_id: int, kind: str, title: str, body: str = "",

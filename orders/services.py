@@ -6,8 +6,7 @@ from decimal import Decimal
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from outbox.models import OutboxEvent
-from outbox.services import outbox_emit, outbox_emit_many
+from outbox.services import EventDraft, outbox_emit, outbox_emit_many
 from portfolios import services as ledger
 from portfolios.errors import InsufficientFunds
 
@@ -50,10 +49,9 @@ def _record(order: Order, event_type: str, **extra) -> OrderEvent:
 
 def _report(order: Order, exec_type: str, *, reason: str = "") -> None:
     """An execution report on the owner's private stream (numbered and pushed after commit)."""
-    from notifications.models import ExecutionReport
-    from notifications.services import execution_reports_record
+    from notifications.services import ReportDraft, execution_reports_record
 
-    execution_reports_record([ExecutionReport(
+    execution_reports_record([ReportDraft(
         user_id=order.user_id, order_id=order.pk, client_order_id=order.client_order_id, symbol=order.symbol,
         side=order.side, exec_type=exec_type, order_status=order.status, cum_qty=order.cum_qty,
         leaves_qty=order.leaves_qty, avg_px=order.avg_px, reason=reason)], orders={order.pk: order_as_dict(order)})
@@ -293,18 +291,25 @@ def order_compensate(*, order: Order, reason: str) -> None:
 def order_saga_complete(*, order: Order, events: list | None = None) -> None:
     """The order reached the book (or finished there): the saga is done. Called by matching in its transaction.
 
-    A batch writer passes `events` to collect the `saga.completed` outbox events and insert them together.
+    A batch writer passes `events` to collect the `saga.completed` outbox events and insert them together (and
+    counts its completions itself, once per batch, with `saga_completed_count`).
     """
     if order.saga_state in (SagaState.COMPLETED, SagaState.COMPENSATED):
         return
     order.saga_state = SagaState.COMPLETED
-    event = OutboxEvent(topic="saga.completed", payload={"order_id": order.pk}, aggregate_type="order",
-                        aggregate_id=str(order.pk))
+    event = EventDraft(topic="saga.completed", payload={"order_id": order.pk}, aggregate_type="order",
+                       aggregate_id=order.pk)
     if events is None:
         outbox_emit_many([event])
+        saga_completed_count(1)
     else:
         events.append(event)
-    transaction.on_commit(lambda: saga_completed.labels("completed").inc())
+
+
+def saga_completed_count(count: int) -> None:
+    """Count `count` completed sagas once the transaction that completed them commits."""
+    if count:
+        transaction.on_commit(lambda: saga_completed.labels("completed").inc(count))
 
 
 def orders_expire_day(*, now=None, session_close=None) -> int:

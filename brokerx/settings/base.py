@@ -125,22 +125,17 @@ CACHES = {
         },
     }
 }
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # The read timeout must outlast channels_redis' 5 s blocking BZPOPMIN: redis-py 8 defaults it to 5 s, which
-        # tears down every idle WebSocket consumer (django/channels_redis#422).
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": env("CHANNELS_PREFIX", "bx-asgi"),
-                   "capacity": 1000},
-    }
-}
-# Market data fans out to many subscribers per process: Redis pub/sub delivers one message per web process, which
-# hands it to its local consumers (ADR 005). Pub/sub ignores the database number, so the prefix carries it.
+# Redis pub/sub (channels_redis.pubsub): each web process subscribes once per group that has local consumers and
+# hands every message to them, so a market update to 1,000 subscribers is one PUBLISH, and a push arrives as soon
+# as Redis relays it (no polling). Delivery is at most once; the database is the record (ADR 005). Pub/sub ignores
+# the database number, so the prefix carries it.
 _redis_url = urlsplit(REDIS_URL)
 _redis_db = (parse_qs(_redis_url.query).get("db") or [_redis_url.path.strip("/") if _redis_url.hostname else ""])[0]
-CHANNEL_LAYERS["market"] = {
-    "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-    "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{env('CHANNELS_PREFIX', 'bx-asgi')}-md{_redis_db or '0'}-"},
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{env('CHANNELS_PREFIX', 'bx-asgi')}-{_redis_db or '0'}-"},
+    }
 }
 
 AUTH_USER_MODEL = "accounts.User"
@@ -298,7 +293,6 @@ BROKERX_SESSION_OPENS = env("BROKERX_SESSION_OPENS", "00:00")
 BROKERX_SESSION_CLOSES = env("BROKERX_SESSION_CLOSES", "23:59:59")
 
 # --- Market data and the market simulator (ADR 005) ----------------------------------------------------
-MARKET_CHANNEL_LAYER = "market"
 MARKET_DEPTH_LEVELS = int(env("MARKET_DEPTH_LEVELS", "10"))
 MARKET_SNAPSHOT_TTL_SECONDS = int(env("MARKET_SNAPSHOT_TTL_SECONDS", "300"))
 MARKET_WS_MAX_SYMBOLS = int(env("MARKET_WS_MAX_SYMBOLS", "50"))
