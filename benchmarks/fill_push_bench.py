@@ -13,6 +13,7 @@ actually achieved. Loopback only; bounded by --duration.
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -78,33 +79,42 @@ async def listen(url: str, token: str, latencies: list, stop: asyncio.Event) -> 
                 latencies.append((received - sent) * 1000)
 
 
-def place(url: str, buyers: list, sellers: list, price: str, rate: int, duration: float, counts: dict) -> None:
+def place(url: str, buyers: list, sellers: list, price: str, rate: int, duration: float, result: dict) -> None:
+    """Post crossing pairs at `rate` orders/s for `duration` seconds (a thread per order, so a slow answer does not
+    hold back the next order); `result` receives the counts at the end."""
     if not url.startswith(("http://", "https://")):
         raise SystemExit("--url must be an http(s) URL")
+    counts, statuses, lock = {"ok": 0, "error": 0}, {}, threading.Lock()
 
     def post(key: str, side: str) -> None:
         body = json.dumps({"symbol": SYMBOL, "side": side, "type": "limit", "time_in_force": "ioc" if side == "buy"
                            else "day", "qty": "1", "limit_price": price}).encode()
         request = urllib.request.Request(f"{url}/api/v1/orders", data=body, headers={  # noqa: S310 (http URL)
             "Authorization": f"ApiKey {key}", "Content-Type": "application/json"})
+        outcome = None
         try:
             urllib.request.urlopen(request, timeout=10).read()  # noqa: S310
-            counts["ok"] += 1
         except urllib.error.HTTPError as exc:
-            counts["error"] += 1
-            counts.setdefault("statuses", {}).setdefault(exc.code, exc.read()[:120])
+            outcome = (exc.code, exc.read()[:120])
         except Exception as exc:
-            counts["error"] += 1
-            counts.setdefault("statuses", {}).setdefault(type(exc).__name__, str(exc)[:120])
+            outcome = (type(exc).__name__, str(exc)[:120])
+        with lock:
+            counts["ok" if outcome is None else "error"] += 1
+            if outcome is not None:
+                statuses.setdefault(*outcome)
 
-    interval, started, n = 1.0 / rate, time.monotonic(), 0
+    interval, started, n, threads = 1.0 / rate, time.monotonic(), 0, []
     while time.monotonic() - started < duration:
         pair = (n // 2) % len(buyers)
-        threading.Thread(target=post, args=(sellers[pair] if n % 2 == 0 else buyers[pair],
-                                            "sell" if n % 2 == 0 else "buy"), daemon=True).start()
+        thread = threading.Thread(target=post, args=(sellers[pair] if n % 2 == 0 else buyers[pair],
+                                                     "sell" if n % 2 == 0 else "buy"), daemon=True)
+        thread.start()
+        threads.append(thread)
         n += 1
         time.sleep(max(0.0, started + n * interval - time.monotonic()))
-    counts["offered"] = n
+    for thread in threads:
+        thread.join(timeout=10)
+    result.update(counts, offered=n, statuses=statuses)
 
 
 async def main_async(args) -> None:
@@ -114,9 +124,14 @@ async def main_async(args) -> None:
     stop = asyncio.Event()
     listeners = [asyncio.create_task(listen(ws_url, key, latencies, stop)) for key in buyers + sellers]
     await asyncio.sleep(2)
-    counts = {"ok": 0, "error": 0, "offered": 0}
+    # The orders are posted from another process: posting threads here would hold this process's GIL while the
+    # listeners wait for it, and the delay would be counted as push latency.
+    counts = multiprocessing.Manager().dict()
     started = time.monotonic()
-    await asyncio.to_thread(place, args.url, buyers, sellers, price, args.rate, args.duration, counts)
+    poster = multiprocessing.Process(target=place, args=(args.url, buyers, sellers, price, args.rate, args.duration,
+                                                         counts))
+    poster.start()
+    await asyncio.to_thread(poster.join)
     elapsed = time.monotonic() - started
     await asyncio.sleep(5)
     stop.set()
