@@ -1,7 +1,10 @@
 """The private order stream /ws/orders/: the signed-in user's execution reports, each with its sequence number."""
+import time
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from .metrics import observe_push_delay
 from .services import user_stream_group
 
 
@@ -30,6 +33,7 @@ class OrdersConsumer(AsyncJsonWebsocketConsumer):
 
     async def execution_report(self, event):
         await self.send_json({"type": "execution_report", **event["report"]})
+        observe_push_delay("sent", event["report"].get("timestamp"), time.time())
 
     async def session_revoked(self, event):
         await self.close(code=4401)
