@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from accounts.realtime import CredentialBoundMixin
+
 from .api import representations as rep
 
 STREAM = "trade_updates"
@@ -61,7 +63,7 @@ def trade_update(report: dict, *, asset_id: int | None, position_qty) -> dict | 
     return data
 
 
-class TradeUpdatesConsumer(AsyncWebsocketConsumer):
+class TradeUpdatesConsumer(CredentialBoundMixin, AsyncWebsocketConsumer):
     """One client: `authenticate` with an API key (any scope), then `listen` to trade_updates."""
 
     user = None
@@ -76,6 +78,7 @@ class TradeUpdatesConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self._auth_deadline is not None:
             self._auth_deadline.cancel()
+        await self.unbind_credentials()
         await self._leave()
 
     async def _close_unless_authenticated(self) -> None:
@@ -109,8 +112,8 @@ class TradeUpdatesConsumer(AsyncWebsocketConsumer):
         data = message.get("data") if isinstance(message.get("data"), dict) else message
         key_id = str(data.get("key_id") or data.get("key") or "")
         secret = str(data.get("secret_key") or data.get("secret") or "")
-        user = await _authenticate(key_id, secret)
-        if user is None:
+        user, api_key = await _authenticate(key_id, secret)
+        if user is None or not await self.bind_credentials(user_id=user.pk, auth=api_key):
             await self._send({"stream": "authorization", "data": {"action": "authenticate", "status": "unauthorized"}})
             await self.close(code=1008)
             return
@@ -153,7 +156,8 @@ class TradeUpdatesConsumer(AsyncWebsocketConsumer):
         if data is not None:
             await self._send({"stream": STREAM, "data": data})
 
-    async def session_revoked(self, event):
+    async def credentials_revoked(self):
+        """The API key it authenticated with was revoked, or the account locked."""
         await self.close(code=1008)
 
     async def _context(self, symbol: str, with_position: bool):
@@ -173,10 +177,9 @@ def _authenticate(key_id: str, secret: str):
     from accounts.services import api_key_authenticate
 
     try:
-        user, _api_key = api_key_authenticate(key_id=key_id, secret=secret)
+        return api_key_authenticate(key_id=key_id, secret=secret)
     except AccountsError:
-        return None
-    return user
+        return None, None
 
 
 @database_sync_to_async

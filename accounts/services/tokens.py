@@ -14,6 +14,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from ..errors import AccountInactive, AccountLocked, TokenInvalid, TokenReused
 from ..models import RefreshTokenFamily, User
+from ..realtime import family_group, sockets_close
 from ..selectors import user_cache_key, user_get_for_auth
 
 FAMILY_CLAIM = "fam"
@@ -56,6 +57,7 @@ def revoke_locked_family(family: RefreshTokenFamily, *, reason: str) -> None:
     family.revoked_at = timezone.now()
     family.revoked_reason = reason
     family.save(update_fields=["revoked_at", "revoked_reason"])
+    sockets_close(family_group(str(family.id)))  # streams opened with its access tokens end too
     outstanding = OutstandingToken.objects.filter(jti=family.current_jti).first()
     if outstanding is not None:
         BlacklistedToken.objects.get_or_create(token=outstanding)

@@ -296,6 +296,8 @@ BROKERX_SESSION_CLOSES = env("BROKERX_SESSION_CLOSES", "23:59:59")
 MARKET_DEPTH_LEVELS = int(env("MARKET_DEPTH_LEVELS", "10"))
 MARKET_SNAPSHOT_TTL_SECONDS = int(env("MARKET_SNAPSHOT_TTL_SECONDS", "300"))
 MARKET_WS_MAX_SYMBOLS = int(env("MARKET_WS_MAX_SYMBOLS", "50"))
+# Private streams re-check their user and credential this often (besides closing at once on revocation).
+WS_CREDENTIAL_RECHECK_SECONDS = float(env("WS_CREDENTIAL_RECHECK_SECONDS", "60"))
 # Off unless asked: `make run` sets BROKERX_SIMULATOR=1; tests run it explicitly.
 BROKERX_SIMULATOR = env_bool("BROKERX_SIMULATOR", False)
 BROKERX_SIMULATOR_INTERVAL = float(env("BROKERX_SIMULATOR_INTERVAL", "1.0"))
