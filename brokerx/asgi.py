@@ -13,6 +13,23 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
 django_http_app = WSGIMiddleware(get_wsgi_application(), workers=int(os.environ.get("BROKERX_HTTP_THREADS", "8")))
 
+
+def _caches_per_thread() -> None:
+    """Keep each thread's cache clients across requests.
+
+    Django keeps cache backends in a context-local store, and a2wsgi runs every request in a fresh copy of the
+    context, so each request built its cache backend, django-redis client and redis-py client anew (about a
+    sixth of the web process's CPU per order). The pool's threads are long-lived and the Redis clients are
+    thread-safe, so one backend per thread is what a threaded WSGI server has anyway.
+    """
+    from asgiref.local import Local
+    from django.core.cache import caches
+
+    caches._connections = Local(thread_critical=True)
+
+
+_caches_per_thread()
+
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
