@@ -13,6 +13,7 @@ from brokerx.push import group_publish
 from outbox.services import outbox_emit
 
 from .models import ExecutionReport, Notification, NotificationPreference
+from .selectors import EMAIL_PREFERENCES, preference_for_user
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +138,16 @@ def notifications_mark_read(*, user, ids: list[int] | None = None) -> int:
     return qs.update(read_at=timezone.now())
 
 
-def preference_for(user_id: int) -> NotificationPreference:
-    preference, _ = NotificationPreference.objects.get_or_create(user_id=user_id)
+def preference_update(*, user_id: int, changes: dict[str, bool]) -> NotificationPreference:
+    """Store validated e-mail preferences (the row is created on the first change; no change writes nothing)."""
+    if not changes:
+        return preference_for_user(user_id)
+    unknown = set(changes) - set(EMAIL_PREFERENCES)
+    if unknown:
+        raise ValueError(f"unknown e-mail preferences {sorted(unknown)}")
+    with transaction.atomic():
+        preference, _ = NotificationPreference.objects.select_for_update().get_or_create(user_id=user_id)
+        for field, value in changes.items():
+            setattr(preference, field, value)
+        preference.save(update_fields=list(changes))
     return preference

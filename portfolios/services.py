@@ -17,6 +17,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.services import staff_audit_record
+from outbox.services import outbox_emit
 
 from .errors import InsufficientFunds, InvalidAmount, InvalidState, LimitExceeded, UnbalancedEntry
 from .gateway import payment_gateway, simulated_outcome
@@ -356,6 +357,7 @@ def deposit_settle(*, deposit_id: int) -> Deposit:
         deposit.status = Deposit.Status.SETTLED
         deposit.settled_at = timezone.now()
         deposit.save(update_fields=["status", "settled_at"])
+        _deposit_event(deposit, topic="deposit.settled")
     return deposit
 
 
@@ -374,7 +376,15 @@ def deposit_fail(*, deposit_id: int, reason: str = "Declined by the payment prov
         deposit.failed_at = timezone.now()
         deposit.failure_reason = reason[:200]
         deposit.save(update_fields=["status", "failed_at", "failure_reason"])
+        _deposit_event(deposit, topic="deposit.failed", reason=deposit.failure_reason)
     return deposit
+
+
+def _deposit_event(deposit: Deposit, *, topic: str, **extra) -> None:
+    """Tell other contexts (notifications) how a deposit ended, in the transaction that ends it."""
+    outbox_emit(topic=topic, payload={"user_id": deposit.user_id, "deposit_id": deposit.pk,
+                                      "amount": str(deposit.amount), "currency": deposit.currency, **extra},
+                aggregate_type="deposit", aggregate_id=deposit.pk)
 
 
 def withdrawal_create(*, user, amount: Decimal) -> Withdrawal:

@@ -7,7 +7,8 @@ from rest_framework.views import APIView
 from brokerx.api.errors import ApiError
 
 from ..models import ExecutionReport, Notification, NotificationPreference
-from ..services import notifications_mark_read, preference_for
+from ..selectors import preference_for_user
+from ..services import notifications_mark_read, preference_update
 
 
 class ExecutionReportSerializer(serializers.ModelSerializer):
@@ -90,11 +91,12 @@ class PreferenceSerializer(serializers.ModelSerializer):
 class PreferenceView(APIView):
     @extend_schema(responses=PreferenceSerializer)
     def get(self, request):
-        return Response(PreferenceSerializer(preference_for(request.user.pk)).data)
+        return Response(PreferenceSerializer(preference_for_user(request.user.pk)).data)
 
     @extend_schema(request=PreferenceSerializer, responses=PreferenceSerializer)
     def patch(self, request):
-        serializer = PreferenceSerializer(preference_for(request.user.pk), data=request.data, partial=True)
+        # Validate before touching the database: a refused request writes nothing, not even a default row.
+        serializer = PreferenceSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        serializer.save()
-        return Response(serializer.data)
+        preference = preference_update(user_id=request.user.pk, changes=dict(serializer.validated_data))
+        return Response(PreferenceSerializer(preference).data)

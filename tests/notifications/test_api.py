@@ -159,6 +159,21 @@ def test_bad_preferences_are_a_400_in_the_error_shape_and_change_nothing(two_use
     assert NotificationPreference.objects.count() == 1
 
 
+@pytest.mark.parametrize("payload", [
+    {"email_fills": "maybe"}, {"email_cancels": None}, {"email_fills": False, "email_deposits": [True]},
+    ["email_fills"], "true",
+])
+def test_a_refused_preferences_patch_writes_nothing_not_even_the_default_row(two_users, payload):
+    mine, _ = two_users
+    client = client_for(mine)
+
+    assert_error(client.patch("/api/v1/notifications/preferences", payload, format="json"), 400, "validation_error")
+    assert NotificationPreference.objects.count() == 0
+    assert client.get("/api/v1/notifications/preferences").json() == DEFAULTS  # reading writes nothing either
+    assert client.patch("/api/v1/notifications/preferences", {}, format="json").json() == DEFAULTS
+    assert NotificationPreference.objects.count() == 0
+
+
 def test_preferences_refuse_other_methods(two_users):
     mine, _ = two_users
     assert_error(client_for(mine).put("/api/v1/notifications/preferences", DEFAULTS, format="json"), 405,

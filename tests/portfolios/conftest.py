@@ -44,8 +44,15 @@ def books(db):
 
 
 @pytest.fixture
-def celery_eager():
-    """Run tasks inline (the settle delay is not waited for): enqueued after commit, executed at once."""
+def celery_eager(monkeypatch):
+    """Run tasks inline (the settle delay is not waited for): enqueued after commit, executed at once.
+
+    Outbox kicks are dropped meanwhile: settling a deposit emits an event, and an eager drain would run in the
+    kicker's background thread, on a connection of its own, racing the test (the notification tests drain it).
+    """
+    from outbox import services as outbox_services
+
+    monkeypatch.setattr(outbox_services._kicker, "request", lambda queue, partition_key: None)
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     yield
