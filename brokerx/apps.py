@@ -7,4 +7,4 @@ class BrokerxConfig(AppConfig):
     verbose_name = "BrokerX platform"
 
     def ready(self) -> None:
-        from . import metrics  # noqa: F401  (registers the Celery queue-depth collector)
+        from . import metrics  # noqa: F401  (registers the Celery queue-depth collector for /metrics)

@@ -9,6 +9,9 @@ app = Celery("brokerx")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-from . import observability  # noqa: E402
+from . import metrics, observability  # noqa: E402
 
 observability.connect_celery_signals()
+# BROKERX_WORKER_METRICS_PORT: the worker serves its pool's counters (multiprocess files); pool processes that
+# exit mark themselves dead for prometheus_client.
+metrics.connect_celery_signals()

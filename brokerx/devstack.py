@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -236,6 +237,22 @@ def resolve_services(stack: Stack, *, prefer_local: bool) -> dict[str, str]:
     return env
 
 
+def prepare_metrics_dir(env: dict[str, str]) -> Path:
+    """prometheus_client's multiprocess mode for every child, so the web's /metrics adds up the web workers',
+    Celery workers' and beat's files: PROMETHEUS_MULTIPROC_DIR as the caller set it (created if missing, its
+    content left alone), else `<data dir>/prometheus`, emptied here (the files of a previous run would be added in)."""
+    given = env.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = BASE_DIR / given  # the children run in BASE_DIR; an absolute path stays as it is
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    path = (DATA_DIR / "prometheus").resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
+
+
 def _manage(args: list[str], env: dict) -> None:
     subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=BASE_DIR, check=True)
 
@@ -261,6 +278,8 @@ def run() -> int:
         env = {**os.environ, **resolve_services(stack, prefer_local=False)}
         env.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
         env.setdefault("BROKERX_SIMULATOR", "1")
+        metrics_dir = prepare_metrics_dir(env)
+        log(f"Prometheus multiprocess files in {metrics_dir}")
         _manage(["migrate", "--noinput"], env)
         _manage(["collectstatic", "--noinput", "-v", "0"], env)
         _manage(["seed_demo"], env)

@@ -1,7 +1,9 @@
 """Outbox health for Prometheus: pending and dead-lettered events per queue, read on scrape."""
 import logging
 
-from prometheus_client.core import REGISTRY, GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily
+
+from brokerx.metrics import register_scrape_collector
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,5 @@ class OutboxCollector:
         yield gauge
 
 
-try:
-    REGISTRY.register(OutboxCollector())
-except ValueError:
-    pass
+# Exported by /metrics in single-process and multiprocess mode alike (brokerx/metrics.py).
+register_scrape_collector(OutboxCollector())

@@ -78,7 +78,8 @@ def test_responses_carry_a_request_id(client):
     assert generated != "not valid!" and len(generated) == 32
 
 
-def test_metrics_exposes_celery_queue_depth(client):
+def test_metrics_exposes_celery_queue_depth(client, monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)  # single-process mode; see test_metrics.py
     response = client.get("/metrics")
 
     assert response.status_code == 200
