@@ -111,7 +111,9 @@ def main() -> None:
     args = parser.parse_args()
     _ensure_database()
     _setup()
-    symbols = [f"BX{n}" for n in range(args.symbols)]
+    # Fresh symbols each run: every run starts from an empty book (the resting orders of earlier runs would make
+    # each run rebuild a bigger book and runs incomparable). The core benchmark covers deep books.
+    symbols = [f"BX{int(time.time())}{n}" for n in range(args.symbols)]
     placed = prepare(symbols, args.orders, args.seed)
     from django.db import connection
 

@@ -95,6 +95,8 @@ class JournalEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "journal entries"
+        # The balanced-entry check reads a transaction's entries at its commit (migration 0005).
+        indexes = [models.Index(fields=["txid", "id"], name="portfolios_entry_txid_id")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.reference}"

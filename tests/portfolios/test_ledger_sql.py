@@ -118,3 +118,40 @@ def test_accounts_open_is_idempotent(trader):
 def test_an_entry_without_postings_cannot_be_committed(trader):
     with pytest.raises(IntegrityError, match="has no postings"), transaction.atomic():
         JournalEntry.objects.create(kind="adjustment", reference="empty")
+
+
+def test_a_bad_entry_among_many_in_one_transaction_is_found(funded):
+    """The check reads the transaction's entries together at commit: a bad one in the middle is still caught."""
+    available, reserved = funded[Kind.CASH_AVAILABLE], funded[Kind.CASH_RESERVED]
+    for bad in ("unbalanced", "empty"):
+        with pytest.raises(IntegrityError) as caught, transaction.atomic():
+            entries = [JournalEntry.objects.create(kind="cash_reserve", reference=f"raw-{n}") for n in range(5)]
+            for n, entry in enumerate(entries):
+                if n == 3 and bad == "empty":
+                    continue
+                _sql(INSERT + "(%s, %s, -1), (%s, %s, %s)",
+                     [entry.pk, available.pk, entry.pk, reserved.pk, 2 if n == 3 else 1])
+        message = "does not balance" if bad == "unbalanced" else "has no postings"
+        assert message in str(caught.value) and f"entry {entries[3].pk} " in str(caught.value)
+    assert LedgerAccount.objects.get(pk=reserved.pk).balance == Decimal("0")
+    assert_books_balanced()
+
+
+def test_entries_checked_immediately_do_not_excuse_later_ones(funded):
+    """After SET CONSTRAINTS IMMEDIATE has checked the entries so far, later entries are still checked."""
+    available, reserved = funded[Kind.CASH_AVAILABLE], funded[Kind.CASH_RESERVED]
+    pair = ("WITH e AS (INSERT INTO portfolios_journalentry (kind, reference, memo, created_at) "
+            "VALUES ('cash_reserve', 'raw', '', now()) RETURNING id) "
+            "INSERT INTO portfolios_posting (entry_id, account_id, amount) "
+            "SELECT id, %s, -1 FROM e UNION ALL SELECT id, %s, %s FROM e")
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        _sql(pair, [available.pk, reserved.pk, 1])
+        _sql("SET CONSTRAINTS portfolios_entry_balanced IMMEDIATE")
+        _sql(pair, [available.pk, reserved.pk, 1])
+        _sql(pair, [available.pk, reserved.pk, 3])  # checked at the end of this statement
+    with transaction.atomic():
+        _sql("SET CONSTRAINTS portfolios_entry_balanced IMMEDIATE")
+        _sql(pair, [available.pk, reserved.pk, 1])
+        _sql(pair, [available.pk, reserved.pk, 1])
+    assert LedgerAccount.objects.get(pk=reserved.pk).balance == Decimal("2")
+    assert_books_balanced()
