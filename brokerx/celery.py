@@ -2,6 +2,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
 
@@ -15,3 +16,14 @@ observability.connect_celery_signals()
 # BROKERX_WORKER_METRICS_PORT: the worker serves its pool's counters (multiprocess files); pool processes that
 # exit mark themselves dead for prometheus_client.
 metrics.connect_celery_signals()
+
+
+@task_postrun.connect(weak=False)
+def _drop_unusable_connections(task=None, **kwargs) -> None:
+    """Connections live across tasks (CELERY_DB_REUSE_MAX): drop one that errored or is too old, as Django does
+    at the end of a request. Not for eager tasks, which run inside their caller's transaction."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from notifications.services import EMAIL_PREFERENCES, preference_update
 from orders.errors import OrderError
 from orders.models import OPEN_STATUSES, Instrument, Order, OrderType, TradingStatus
 from orders.selectors import instrument_cache_invalidate
@@ -95,6 +96,8 @@ def bot_user(email: str, *, name: str):
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
+        # Nobody reads a bot's mail: no confirmation e-mails for its thousands of fills.
+        preference_update(user_id=user.pk, changes=dict.fromkeys(EMAIL_PREFERENCES, False))
     return user
 
 

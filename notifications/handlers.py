@@ -43,17 +43,21 @@ def _deposit_title(deposit: dict) -> str:
     return f"Deposit of {format_price(deposit['amount'])} {deposit['currency']} {verb}"
 
 
+def _noted(sources: set[str]) -> set[str]:
+    """The sources among these that already have their notification."""
+    return set(Notification.objects.filter(source__in=sources).values_list("source", flat=True))
+
+
 @handler("execution.reports", queue="default")
 def on_execution_reports(events) -> None:
     report_ids = [rid for event in events for rid in event.payload["report_ids"]]
     reports = [r for r in ExecutionReport.objects.filter(pk__in=report_ids).order_by("id")
                if r.exec_type in _KIND_BY_EXEC]
     # Idempotent: a redelivered event finds its notifications already there (and mails nothing again).
-    existing = set(Notification.objects.filter(data__report_id__in=[r.pk for r in reports])
-                   .values_list("data__report_id", flat=True))
-    new = [r for r in reports if r.pk not in existing]
+    existing = _noted({f"report:{r.pk}" for r in reports})
+    new = [r for r in reports if f"report:{r.pk}" not in existing]
     Notification.objects.bulk_create([
-        Notification(user_id=r.user_id, kind=_KIND_BY_EXEC[r.exec_type], title=_title(r),
+        Notification(user_id=r.user_id, kind=_KIND_BY_EXEC[r.exec_type], title=_title(r), source=f"report:{r.pk}",
                      body=r.reason, data={"report_id": r.pk, "order_id": r.order_id, "seq": r.seq})
         for r in new
     ])
@@ -76,19 +80,19 @@ def _emit_report_emails(topic: str, preference: str, reports: list[ExecutionRepo
 @handler("deposit.failed", queue="default")
 def on_deposit_ended(events) -> None:
     """A `deposit` notification per settled or declined deposit (and its e-mail, if the trader wants them)."""
-    existing = set(Notification.objects.filter(kind=NotificationKind.DEPOSIT,
-                                               data__deposit_id__in=[e.payload["deposit_id"] for e in events])
-                   .values_list("data__deposit_id", flat=True))
+    existing = _noted({f"deposit:{e.payload['deposit_id']}" for e in events})
     ended: list[dict] = []  # what the notification and the e-mail say, per deposit not yet noted
     for event in events:
-        if event.payload["deposit_id"] in existing:
+        source = f"deposit:{event.payload['deposit_id']}"
+        if source in existing:
             continue
-        existing.add(event.payload["deposit_id"])
+        existing.add(source)
         ended.append({**{k: event.payload[k] for k in ("user_id", "deposit_id", "amount", "currency")},
                       "status": "settled" if event.topic == "deposit.settled" else "failed",
                       "reason": event.payload.get("reason", "")})
     Notification.objects.bulk_create([
         Notification(user_id=d["user_id"], kind=NotificationKind.DEPOSIT, title=_deposit_title(d),
+                     source=f"deposit:{d['deposit_id']}",
                      body="The cash is available to trade." if d["status"] == "settled" else d["reason"],
                      data={k: d[k] for k in ("deposit_id", "status", "amount", "currency")})
         for d in ended

@@ -68,6 +68,9 @@ class Notification(models.Model):
     title = models.CharField(max_length=200)
     body = models.TextField(blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
+    # What the notification is about ("report:<id>", "deposit:<id>"): at most one notification per source, so a
+    # redelivered event adds none (looked up through the unique index, not by scanning `data`).
+    source = models.CharField(max_length=40, null=True, blank=True, unique=True)
     read_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

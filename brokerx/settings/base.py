@@ -258,6 +258,11 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep the JSON log format in workers
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Celery's Django fix-up closes every database connection before and after each task (and, with a connection pool
+# in a prefork worker, the whole pool, so each task reconnected to Postgres). Outbox drains run hundreds of times
+# a second: keep connections across tasks, recycled every this many tasks; brokerx.celery drops a connection
+# that errored or outlived CONN_MAX_AGE after each task, as Django does after each request.
+CELERY_DB_REUSE_MAX = int(env("CELERY_DB_REUSE_MAX", "1000"))
 CELERY_BEAT_SCHEDULE: dict = {
     "orders-expire-day": {"task": "orders.expire_day_orders", "schedule": 60.0, "options": {"expires": 50}},
     "outbox-sweep": {"task": "outbox.sweep", "schedule": 2.0, "options": {"queue": "default", "expires": 10}},
