@@ -7,9 +7,10 @@ It creates (once) a funded benchmark trader with a trade-scoped API key in the p
 drives POST /api/v1/orders on loopback with two real load generators:
   1. wrk, 100 connections, as fast as the server answers: orders/s and latency percentiles;
   2. hey, a fixed 300 orders/s: ACK latency p50/p95/p99 at that offered rate.
-Each order is a resting limit buy far below the market (it is accepted, reserved and queued for matching,
-never filled), so every request runs the full accept path: authentication, pre-trade checks, reservation,
-order, event and outbox written in one transaction. Afterwards it checks that the books still balance.
+Each order is an IOC limit buy far below the market: it is accepted, reserved and queued for matching, which
+cancels it unfilled and releases its cash, so every request runs the full accept path (authentication,
+pre-trade checks, reservation, order, event and outbox written in one transaction) and runs leave no resting
+orders behind to slow the next run. Afterwards it checks that the books still balance.
 """
 import argparse
 import json
@@ -61,12 +62,12 @@ def setup_traders(count: int) -> tuple[list[str], dict]:
     instrument = instrument_get(SYMBOL)
     if instrument is None:
         sys.exit(f"symbol {SYMBOL} not found: start the platform with `make run` first")
-    # Halfway down the band: far below the market (it rests), and inside the band however the simulator
+    # Halfway down the band: far below the market (it never fills), and inside the band however the simulator
     # moves the reference price during the run.
     low, _high = price_band(instrument)
     tick = instrument["tick_size"]
     price = ((instrument["reference_price"] + low) / 2 / tick).to_integral_value() * tick
-    body = {"symbol": SYMBOL, "side": "buy", "type": "limit", "time_in_force": "day", "qty": "1",
+    body = {"symbol": SYMBOL, "side": "buy", "type": "limit", "time_in_force": "ioc", "qty": "1",
             "limit_price": str(price)}
     return keys, body
 

@@ -158,11 +158,15 @@ def _quote(maker, instrument: Instrument, reference: Decimal, rng: random.Random
     resting = Order.objects.filter(user=maker, symbol=instrument.symbol, status__in=OPEN_STATUSES,
                                    type=OrderType.LIMIT).order_by("pk")
     resting = list(resting)
+    # A quote within half a level of a wanted price stays (keeping its time priority); only quotes the reference
+    # has moved away from are replaced. Re-quoting every level on every one-tick move cost the demo most of a core.
+    tolerance = max(reference * LEVEL_STEP, instrument.tick_size) / 2
     for side, wanted in ladder.items():
         stale = []
         for order in (o for o in resting if o.side == side):
-            if order.limit_price in wanted:
-                wanted.pop(order.limit_price)  # already quoted there: keep its time priority
+            near = min(wanted, key=lambda price: abs(price - order.limit_price), default=None)
+            if near is not None and abs(near - order.limit_price) <= tolerance:
+                wanted.pop(near)
             else:
                 stale.append(order)
         for price, qty in list(wanted.items()):
