@@ -40,3 +40,22 @@ class SyncAndAsyncMiddleware:
 
     def after(self, request, response):
         return response
+
+
+class InternalProbesMiddleware:
+    """Answers /healthz, /readyz and /metrics before anything reads the Host header.
+
+    Prometheus scrapes each web replica by its address and orchestrators probe by address too; those hosts are
+    not in ALLOWED_HOSTS, so Django's host check (CommonMiddleware, SecurityMiddleware's redirect) would answer
+    400. These views read nothing from the host. The public proxy does not route /metrics (deploy/nginx.conf).
+    """
+
+    def __init__(self, get_response):
+        from . import health, metrics
+
+        self.get_response = get_response
+        self.views = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics.metrics_view}
+
+    def __call__(self, request):
+        view = self.views.get(request.path_info)
+        return view(request) if view is not None else self.get_response(request)
