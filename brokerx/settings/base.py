@@ -108,6 +108,10 @@ if DB_POOL_MAX > 0:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": int(env("DB_POOL_MIN", "2")), "max_size": DB_POOL_MAX, "timeout": 10,
     }
+else:
+    # Without the pool (e.g. behind PgBouncer): persistent connections per thread, checked before reuse.
+    DATABASES["default"]["CONN_MAX_AGE"] = int(env("CONN_MAX_AGE", "60"))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise RuntimeError("BrokerX supports PostgreSQL only; DATABASE_URL must be a postgres:// URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -8,4 +8,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Several suites may share one Postgres server: the suffix keeps their test databases apart.
 # Tests open a connection per thread and close it themselves: no pool.
 DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASES["default"]["TEST"] = {"NAME": "test_brokerx" + env("TEST_DB_SUFFIX", "")}

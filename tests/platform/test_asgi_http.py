@@ -6,7 +6,7 @@ from django.db import connections
 from django_redis.cache import RedisCache
 
 from accounts.services import api_key_create
-from brokerx.asgi import application, django_http_app
+from brokerx.asgi import _caches_per_thread, application, django_http_app
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -14,6 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def test_cache_clients_are_built_once_per_thread_not_per_request(monkeypatch):
     """a2wsgi runs each request in a fresh context copy; cache backends must not be rebuilt for every one."""
+    # As at start-up: a test that changed CACHES made Django's test signal rebuild the handler's store.
+    _caches_per_thread()
     user = await sync_to_async(UserFactory, thread_sensitive=True)()
     key = await sync_to_async(api_key_create, thread_sensitive=True)(user=user, name="probe")
     built = []
