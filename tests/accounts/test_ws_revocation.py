@@ -146,26 +146,23 @@ async def test_a_lost_revocation_message_is_caught_by_the_periodic_recheck(trade
     assert await closed_with(stream, timeout=5) == 4401
 
 
-async def test_a_stream_authorised_before_a_revocation_committed_is_refused_when_it_binds(traders):
+async def test_a_stream_authorised_before_a_revocation_committed_is_refused_when_it_binds(traders, monkeypatch):
     """The handshake checked the key; the key is revoked before the consumer joins its groups (so the push
     reaches nobody): the consumer's own re-check after joining refuses it."""
     owner, _ = traders
     key = await sync_to_async(api_key_create, thread_sensitive=True)(user=owner, name="bot", scope="read")
     from accounts.models import ApiKey
 
-    revoked_meanwhile = accounts.realtime.CredentialBoundMixin.bind_credentials
+    bind = accounts.realtime.CredentialBoundMixin.bind_credentials
 
     async def bind_after_revocation(self, **credentials):
         await sync_to_async(ApiKey.objects.filter(pk=key.api_key.pk).update, thread_sensitive=True)(
             revoked_at="2026-01-01T00:00:00Z")
-        return await revoked_meanwhile(self, **credentials)
+        return await bind(self, **credentials)
 
-    accounts.realtime.CredentialBoundMixin.bind_credentials = bind_after_revocation
-    try:
-        communicator = WebsocketCommunicator(application, f"/ws/orders/?token={key.api_key.key_id}:{key.secret}")
-        assert await communicator.connect(timeout=5) == (False, 4401)
-    finally:
-        accounts.realtime.CredentialBoundMixin.bind_credentials = revoked_meanwhile
+    monkeypatch.setattr(accounts.realtime.CredentialBoundMixin, "bind_credentials", bind_after_revocation)
+    communicator = WebsocketCommunicator(application, f"/ws/orders/?token={key.api_key.key_id}:{key.secret}")
+    assert await communicator.connect(timeout=5) == (False, 4401)
 
 
 async def test_the_alpaca_trade_updates_stream_closes_when_its_key_is_revoked(traders):
