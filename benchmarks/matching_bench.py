@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/matching_bench.py --orders 3000 --symbols 1
     .venv/bin/python benchmarks/matching_bench.py --orders 3000 --symbols 4
 
-It uses a database of its own (`brokerx_bench` on the server of DATABASE_URL, default the local
-127.0.0.1:5432; created and migrated on first use) so no running worker competes for its orders. For each
+It uses a database of its own (`brokerx_bench`, or $BENCH_DATABASE, on $BENCH_DATABASE_SERVER, default the
+local 127.0.0.1:5432; created and migrated on first use) so no running worker competes for its orders. For each
 symbol it places `--orders` limit orders through the normal accept path (not timed): buys and sells from
 20 traders each, around one price, so about half of them trade. Then it times the matching workers: one
 process per symbol (at most two run at once on two cores... they simply share the cores) running the
@@ -25,7 +25,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
 _server = os.environ.get("BENCH_DATABASE_SERVER", "postgres://postgres@127.0.0.1:5432")
-os.environ["DATABASE_URL"] = f"{_server}/brokerx_bench"
+_database = os.environ.get("BENCH_DATABASE", "brokerx_bench")
+os.environ["DATABASE_URL"] = f"{_server}/{_database}"
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DB_POOL_MAX", "0")
 
@@ -34,8 +35,8 @@ def _ensure_database() -> None:
     import psycopg
 
     with psycopg.connect(f"{_server.replace('postgres://', 'postgresql://')}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'brokerx_bench'").fetchone():
-            conn.execute("CREATE DATABASE brokerx_bench")
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [_database]).fetchone():
+            conn.execute(f'CREATE DATABASE "{_database}"')
 
 
 def _setup():
@@ -95,8 +96,10 @@ def prepare(symbols: list[str], orders_per_symbol: int, seed: int) -> int:
 def drain(symbol: str) -> tuple[str, float, float]:
     """One matching worker: drains the symbol's pending order events, batch after batch."""
     _setup()
+    from brokerx.gc_tuning import gc_tune
     from outbox.services import outbox_drain
 
+    gc_tune()  # as the Celery pool processes do at start (brokerx/celery.py)
     started = time.perf_counter()
     while outbox_drain(queue="critical", partition_key=symbol):
         pass

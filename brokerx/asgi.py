@@ -56,3 +56,7 @@ application = ProtocolTypeRouter(
                                             settings.ALLOWED_HOSTS),
     }
 )
+
+from .gc_tuning import gc_tune  # noqa: E402
+
+gc_tune()  # the app is built: its start-up heap is never scanned again (brokerx.gc_tuning)

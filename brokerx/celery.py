@@ -2,7 +2,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import task_postrun, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
 
@@ -27,3 +27,13 @@ def _drop_unusable_connections(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect(weak=False)
+@worker_process_init.connect(weak=False)
+def _tune_gc(**kwargs) -> None:
+    """Freeze the start-up heap (in the parent before it forks the pool, and in each pool process) and collect
+    the young generation less often (brokerx.gc_tuning)."""
+    from .gc_tuning import gc_tune
+
+    gc_tune()
