@@ -1,4 +1,8 @@
 """brokerx.ratelimit: Redis fixed windows, 429 + Retry-After in the error shape, X-RateLimit-* headers."""
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
@@ -42,6 +46,47 @@ def test_hit_counts_in_one_window():
     assert [u.remaining for u in usages] == [1, 0, 0]
     assert 0 < usages[-1].reset_in <= 60
     assert ratelimit.peek("unit")[0] == 3
+
+
+def test_a_window_ends_by_itself_and_the_next_hit_opens_a_new_one():
+    rate = ratelimit.Rate(1, 1)
+    assert ratelimit.hit("short", rate).allowed
+    assert not ratelimit.hit("short", rate).allowed
+    time.sleep(1.2)
+    usage = ratelimit.hit("short", rate)
+    assert usage.allowed and usage.remaining == 0
+
+
+def test_a_counter_left_without_expiry_gets_one():
+    from django_redis import get_redis_connection
+
+    redis_key = ratelimit._redis_key("stale")
+    get_redis_connection("default").set(redis_key, 5)  # no TTL: would otherwise block the key forever
+    usage = ratelimit.hit("stale", ratelimit.Rate(10, 30))
+    assert usage.remaining == 4 and 0 < usage.reset_in <= 30
+    assert 0 < get_redis_connection("default").ttl(redis_key) <= 30
+
+
+def test_the_script_is_loaded_again_after_a_redis_flush():
+    from django_redis import get_redis_connection
+
+    ratelimit.hit("flushed", ratelimit.Rate(5, 60))
+    get_redis_connection("default").script_flush()
+    assert ratelimit.hit("flushed", ratelimit.Rate(5, 60)).remaining == 3
+
+
+def test_concurrent_hits_allow_exactly_the_limit():
+    rate = ratelimit.Rate(10, 60)
+    barrier = threading.Barrier(8)
+
+    def burst(_):
+        barrier.wait()
+        return [ratelimit.hit("race", rate).allowed for _ in range(5)]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [allowed for batch in pool.map(burst, range(8)) for allowed in batch]
+    assert results.count(True) == 10
+    assert ratelimit.peek("race")[0] == 40
 
 
 @pytest.mark.django_db
