@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "brokerx.observability.RequestIdMiddleware",
     "brokerx.middleware.InternalProbesMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "orders.api.fast.OrderEntryMiddleware",  # token/API-key order entry skips the browser middleware below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

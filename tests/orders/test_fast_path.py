@@ -131,3 +131,47 @@ def test_accepting_an_order_is_one_database_round_trip(instrument, make_trader, 
 
     assert created and Order.objects.get(pk=order.pk).status == "new"
     assert_books_balanced()
+
+
+def _samples(name: str, **labels) -> float:
+    from prometheus_client import REGISTRY
+
+    return sum(s.value for metric in REGISTRY.collect() for s in metric.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+@pytest.mark.django_db
+def test_order_entry_runs_ahead_of_the_browser_middleware_and_keeps_headers_and_metrics(instrument, make_trader):
+    client = key_client(make_trader(cash="50000"))
+    by_view = {"view": "v1:orders", "method": "POST"}
+    before = _samples("django_http_responses_total_by_status_view_method_total", status="201", **by_view)
+
+    response = client.post("/api/v1/orders", ORDER, format="json", HTTP_X_REQUEST_ID="trace-123")
+
+    assert response.status_code == 201
+    assert response["X-Request-ID"] == "trace-123"
+    assert response["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware still answers
+    assert "sessionid" not in response.cookies and "csrftoken" not in response.cookies
+    assert response.wsgi_request.resolver_match.view_name == "v1:orders"
+    assert not hasattr(response.wsgi_request, "session"), "served before SessionMiddleware"
+    assert _samples("django_http_responses_total_by_status_view_method_total", status="201", **by_view) == before + 1
+
+
+@pytest.mark.django_db
+def test_order_entry_checks_the_host_and_writes_nothing_for_a_foreign_one(instrument, make_trader):
+    client = key_client(make_trader(cash="50000"))
+
+    response = client.post("/api/v1/orders", ORDER, format="json", HTTP_HOST="evil.example")
+
+    assert response.status_code == 400
+    assert Order.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_other_requests_on_the_orders_path_still_go_through_drf(instrument, make_trader):
+    client = key_client(make_trader(cash="50000"))
+    client.post("/api/v1/orders", ORDER, format="json")
+
+    listing = client.get("/api/v1/orders")
+
+    assert listing.status_code == 200 and listing.json()["results"][0]["symbol"] == "ACME"
