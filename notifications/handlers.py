@@ -2,8 +2,9 @@
 
 In-app notifications are made on the `default` queue, one per noteworthy execution report and one per ended
 deposit, and are always on. Each creates, with them, an `email.*` event on the `low` queue for the traders
-whose preferences ask for it (fills: one e-mail per batch; cancels and expiries: one per batch; deposits: one
-each). Redelivered events create nothing twice; an e-mail already sent for an event is not sent again.
+whose preferences ask for it (fills, and cancels and expiries: one e-mail per trader per drained batch of such
+events; deposits: one each). Redelivered events create nothing twice; an e-mail already sent for an event is not
+sent again.
 """
 import logging
 from collections import defaultdict
@@ -15,7 +16,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
 from outbox.registry import handler
-from outbox.services import outbox_emit
+from outbox.services import EventDraft, outbox_emit, outbox_emit_many
 
 from .formatting import format_price, format_qty
 from .models import ExecutionReport, Notification, NotificationKind
@@ -71,9 +72,9 @@ def _emit_report_emails(topic: str, preference: str, reports: list[ExecutionRepo
     by_user: dict[int, list[int]] = defaultdict(list)
     for r in reports:
         by_user[r.user_id].append(r.pk)
-    for user_id in sorted(users_wanting_email(user_ids=by_user, preference=preference)):
-        outbox_emit(topic=topic, payload={"user_id": user_id, "report_ids": by_user[user_id]},
-                    aggregate_type="user", aggregate_id=user_id)
+    outbox_emit_many([EventDraft(topic=topic, payload={"user_id": user_id, "report_ids": by_user[user_id]},
+                                 aggregate_type="user", aggregate_id=user_id)
+                      for user_id in sorted(users_wanting_email(user_ids=by_user, preference=preference))])
 
 
 @handler("deposit.settled", queue="default")
@@ -105,72 +106,99 @@ def on_deposit_ended(events) -> None:
 
 # --- e-mail (the `low` queue) --------------------------------------------------------------------------------------
 
-def _send_once(event, *, user, subject: str, template: str, context: dict) -> None:
-    """Send the e-mail of one outbox event, unless it already went out.
+def _sent_key(event) -> str:
+    return f"notifications:email-sent:{event.event_id}"
 
-    The mark lives in Redis, not in the drain's transaction: when a later e-mail of the same batch fails, the
+
+def _already_sent(events) -> set:
+    """Event ids whose e-mail went out (marks in Redis, one round trip for the batch)."""
+    keys = {_sent_key(event): event.event_id for event in events}
+    try:
+        return {keys[key] for key in cache.get_many(list(keys))}
+    except Exception:  # without Redis, a duplicate is better than a lost confirmation
+        logger.warning("could not read the e-mail sent marks", exc_info=True)
+        return set()
+
+
+def _mark_sent(events) -> None:
+    try:
+        cache.set_many({_sent_key(event): 1 for event in events}, timeout=EMAIL_SENT_TTL)
+    except Exception:
+        logger.warning("could not record the e-mail sent marks", exc_info=True)
+
+
+def _send(*, user, subject: str, template: str, context: dict, events) -> None:
+    """Send one e-mail on behalf of `events` and remember that they are done.
+
+    The marks live in Redis, not in the drain's transaction: when a later e-mail of the same batch fails, the
     batch is rolled back and retried event by event, and the e-mails already sent must not go out twice.
     """
-    key = f"notifications:email-sent:{event.event_id}"
-    try:
-        if cache.get(key):
-            return
-    except Exception:  # without Redis, a duplicate is better than a lost confirmation
-        logger.warning("could not read the e-mail sent mark", exc_info=True)
     send_mail(subject, render_to_string(template, {"user": user, **context}), settings.DEFAULT_FROM_EMAIL,
               [user.email])
-    try:
-        cache.set(key, 1, timeout=EMAIL_SENT_TTL)
-    except Exception:
-        logger.warning("could not record the e-mail sent mark", exc_info=True)
+    _mark_sent(events)
 
 
 def _users(events) -> dict:
     return get_user_model().objects.in_bulk({event.payload["user_id"] for event in events})
 
 
-def _reports_of(event, user) -> list[ExecutionReport]:
-    return list(ExecutionReport.objects.filter(pk__in=event.payload["report_ids"], user=user)
-                .select_related("order").order_by("seq"))
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
+def _send_report_emails(events, *, template: str, context_name: str, subject, related: tuple = ()) -> None:
+    """One e-mail per trader for all of the batch's events of that trader, listing their reports in order.
+
+    Each event is one matching batch's reports of one trader; when the `low` queue lags (a busy market), one
+    drain holds many events of the same trader, and the trader gets one message for them rather than a burst.
+    Events whose e-mail already went out (a redelivery) are skipped.
+    """
+    users = _users(events)
+    sent = _already_sent(events)
+    pending: dict[int, list] = defaultdict(list)
+    for event in events:
+        if event.event_id not in sent and event.payload["user_id"] in users:
+            pending[event.payload["user_id"]].append(event)
+    wanted = {(user_id, report_id) for user_id, user_events in pending.items()
+              for event in user_events for report_id in event.payload["report_ids"]}
+    reports: dict[int, list[ExecutionReport]] = defaultdict(list)
+    query = ExecutionReport.objects.filter(pk__in=[report_id for _, report_id in wanted]).order_by("user_id", "seq")
+    for report in query.select_related(*related):
+        if (report.user_id, report.pk) in wanted:  # an event lists its own trader's reports only
+            reports[report.user_id].append(report)
+    for user_id, user_events in pending.items():
+        if reports[user_id]:
+            _send(user=users[user_id], subject=subject(reports[user_id]), template=template,
+                  context={context_name: reports[user_id]}, events=user_events)
+
+
 @handler("email.fill_confirmation", queue="low")
 def send_fill_confirmations(events) -> None:
-    """One e-mail per batch of fills (the fallback confirmation of the private stream)."""
-    users = _users(events)
-    for event in events:
-        user = users.get(event.payload["user_id"])
-        fills = _reports_of(event, user) if user else []
-        if fills:
-            _send_once(event, user=user, subject=f"BrokerX: {_plural(len(fills), 'fill')} executed",
-                       template="notifications/email/fills.txt", context={"fills": fills})
+    """Fill confirmations (the fallback of the private stream): one e-mail per trader per drained batch."""
+    _send_report_emails(events, template="notifications/email/fills.txt", context_name="fills",
+                        subject=lambda fills: f"BrokerX: {_plural(len(fills), 'fill')} executed")
+
+
+def _cancels_subject(cancels: list[ExecutionReport]) -> str:
+    what = "expired" if all(r.exec_type == "expired" for r in cancels) else "canceled"
+    return f"BrokerX: {_plural(len(cancels), 'order')} {what}"
 
 
 @handler("email.cancel_confirmation", queue="low")
 def send_cancel_confirmations(events) -> None:
-    """One e-mail per batch of canceled or expired orders (for traders with `email_cancels` on)."""
-    users = _users(events)
-    for event in events:
-        user = users.get(event.payload["user_id"])
-        cancels = _reports_of(event, user) if user else []
-        if cancels:
-            what = "expired" if all(r.exec_type == "expired" for r in cancels) else "canceled"
-            _send_once(event, user=user, subject=f"BrokerX: {_plural(len(cancels), 'order')} {what}",
-                       template="notifications/email/cancels.txt", context={"cancels": cancels})
+    """Canceled or expired orders (for traders with `email_cancels` on): one e-mail per trader per drained batch."""
+    _send_report_emails(events, template="notifications/email/cancels.txt", context_name="cancels",
+                        subject=_cancels_subject, related=("order",))
 
 
 @handler("email.deposit", queue="low")
 def send_deposit_confirmations(events) -> None:
     """One e-mail per settled or declined deposit (for traders with `email_deposits` on)."""
-    users = _users(events)
+    users, sent = _users(events), _already_sent(events)
     for event in events:
         user = users.get(event.payload["user_id"])
-        if user is None:
+        if user is None or event.event_id in sent:
             continue
         deposit = event.payload
-        _send_once(event, user=user, subject=f"BrokerX: {_deposit_title(deposit)}",
-                   template="notifications/email/deposit.txt", context={"deposit": deposit})
+        _send(user=user, subject=f"BrokerX: {_deposit_title(deposit)}", template="notifications/email/deposit.txt",
+              context={"deposit": deposit}, events=[event])

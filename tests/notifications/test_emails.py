@@ -122,6 +122,28 @@ def test_fill_titles_and_the_fill_email_read_the_same_numbers(run, instrument, m
     assert_books_balanced()
 
 
+def test_fills_of_several_batches_waiting_on_the_low_queue_make_one_email_per_trader(run, instrument, make_trader):
+    seller, buyer = make_trader(shares={"ACME": "20"}), make_trader(cash="20000")
+    for n, price in enumerate(("100.00", "100.50", "101.00")):  # three matching batches, three e-mail events each
+        place(run, seller, "sell", "2", price, f"s-{n}")
+        match(run)
+        place(run, buyer, "buy", "2", price, f"b-{n}")
+        match(run)
+        deliver(run, "default")
+    assert OutboxEvent.objects.filter(topic="email.fill_confirmation").count() == 6
+
+    deliver(run, "low")  # a lagging queue: one drain takes all six
+
+    assert sorted((m.to[0], m.subject) for m in mail.outbox) == sorted([
+        (buyer.email, "BrokerX: 3 fills executed"), (seller.email, "BrokerX: 3 fills executed")])
+    body = next(m.body for m in mail.outbox if m.to == [buyer.email])
+    assert body.index("@ 100.00") < body.index("@ 100.50") < body.index("@ 101.00")  # in stream order
+    assert "SELL" not in body
+    redeliver(run, "email.fill_confirmation", "low")
+    assert len(mail.outbox) == 2
+    assert_books_balanced()
+
+
 # --- deposits -------------------------------------------------------------------------------------------------------
 
 def test_a_settled_deposit_is_one_event_in_its_transaction_then_one_notification_and_one_email(run, make_trader):
