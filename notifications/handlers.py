@@ -2,18 +2,21 @@
 
 In-app notifications are made on the `default` queue, one per noteworthy execution report and one per ended
 deposit, and are always on. Each creates, with them, an `email.*` event on the `low` queue for the traders
-whose preferences ask for it (fills, and cancels and expiries: one e-mail per trader per drained batch of such
-events; deposits: one each). Redelivered events create nothing twice; an e-mail already sent for an event is not
-sent again.
+whose preferences ask for it (fills, and cancels and expiries: one e-mail per trader per
+NOTIFICATIONS_EMAIL_WINDOW_SECONDS window, see `email_window_end`; deposits: one each, at once). Redelivered events
+create nothing twice; an e-mail already sent for an event is not sent again.
 """
 import logging
+import math
 from collections import defaultdict
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from outbox.registry import handler
 from outbox.services import EventDraft, outbox_emit, outbox_emit_many
@@ -72,9 +75,24 @@ def _emit_report_emails(topic: str, preference: str, reports: list[ExecutionRepo
     by_user: dict[int, list[int]] = defaultdict(list)
     for r in reports:
         by_user[r.user_id].append(r.pk)
+    due = email_window_end(timezone.now())
     outbox_emit_many([EventDraft(topic=topic, payload={"user_id": user_id, "report_ids": by_user[user_id]},
-                                 aggregate_type="user", aggregate_id=user_id)
+                                 aggregate_type="user", aggregate_id=user_id, available_at=due)
                       for user_id in sorted(users_wanting_email(user_ids=by_user, preference=preference))])
+
+
+def email_window_end(now: datetime) -> datetime:
+    """When the fill and cancel e-mails of `now` go out: the end of its NOTIFICATIONS_EMAIL_WINDOW_SECONDS window.
+
+    Every e-mail event of one window becomes due at the same moment, so one drain of the `low` queue takes them
+    together and each trader gets one message for the window's fills (not one per matching batch, several a
+    second while they trade actively). The private stream and in-app notifications stay real time.
+    """
+    window = settings.NOTIFICATIONS_EMAIL_WINDOW_SECONDS
+    if window <= 0:
+        return now
+    epoch = now.timestamp()
+    return datetime.fromtimestamp(math.ceil(epoch / window) * window, tz=UTC)
 
 
 @handler("deposit.settled", queue="default")

@@ -5,7 +5,7 @@ import threading
 import uuid
 import zlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 
 from django.core.cache import cache
@@ -136,6 +136,7 @@ class EventDraft:
     aggregate_id: str | int = ""
     partition_key: str = ""
     queue: str = ""
+    available_at: datetime | None = None  # not before (None: now); a later one is left to the beat sweep
 
 
 def outbox_emit_many(events: list[EventDraft]) -> None:
@@ -145,13 +146,15 @@ def outbox_emit_many(events: list[EventDraft]) -> None:
     rows = []
     for event in events:
         queue = event.queue or registry.queue_for(event.topic)
+        available_at = event.available_at or now
         if registry.handler_for(event.topic) is None:
             status, processed_at = OutboxStatus.DONE, now
         else:
             status, processed_at = OutboxStatus.PENDING, None
-            kicks.add((queue, event.partition_key))
+            if available_at <= now:
+                kicks.add((queue, event.partition_key))
         rows.append((uuid.uuid4(), event.topic, queue, event.partition_key, event.aggregate_type,
-                     str(event.aggregate_id), Jsonb(event.payload), status, 0, now, "", now, processed_at))
+                     str(event.aggregate_id), Jsonb(event.payload), status, 0, available_at, "", now, processed_at))
     insert_rows("outbox_outboxevent", EVENT_COLUMNS, rows)
     for queue, partition_key in kicks:
         _kick_after_commit(queue, partition_key)

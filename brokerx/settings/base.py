@@ -170,6 +170,9 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(BASE_DIR / ".data" / "mail"))
+# Fill and cancel confirmation e-mails: one per trader per window of this many seconds (0: one per matching batch,
+# as soon as it is drained). See notifications.handlers.email_window_end.
+NOTIFICATIONS_EMAIL_WINDOW_SECONDS = int(env("NOTIFICATIONS_EMAIL_WINDOW_SECONDS", "30"))
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

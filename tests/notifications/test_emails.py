@@ -144,6 +144,42 @@ def test_fills_of_several_batches_waiting_on_the_low_queue_make_one_email_per_tr
     assert_books_balanced()
 
 
+@pytest.mark.parametrize(("now", "window", "due"), [
+    ("2026-11-22T10:00:07+00:00", 30, "2026-11-22T10:00:30+00:00"),
+    ("2026-11-22T10:00:30+00:00", 30, "2026-11-22T10:00:30+00:00"),
+    ("2026-11-22T10:00:30.001+00:00", 30, "2026-11-22T10:01:00+00:00"),
+    ("2026-11-22T10:59:59+00:00", 3600, "2026-11-22T11:00:00+00:00"),
+    ("2026-11-22T10:00:07+00:00", 0, "2026-11-22T10:00:07+00:00"),
+])
+def test_an_email_window_ends_on_its_boundary(settings, now, window, due):
+    settings.NOTIFICATIONS_EMAIL_WINDOW_SECONDS = window
+    assert handlers.email_window_end(dt.datetime.fromisoformat(now)) == dt.datetime.fromisoformat(due)
+
+
+def test_fill_emails_wait_for_the_end_of_their_window_and_then_go_out_as_one(run, settings, instrument, make_trader):
+    settings.NOTIFICATIONS_EMAIL_WINDOW_SECONDS = 3600  # no test run straddles its end
+    seller, buyer = make_trader(shares={"ACME": "20"}), make_trader(cash="20000")
+    for n, price in enumerate(("100.00", "100.50")):  # two matching batches, two e-mail events per trader
+        place(run, seller, "sell", "1", price, f"s-{n}")
+        place(run, buyer, "buy", "1", price, f"b-{n}")
+        match(run)
+        deliver(run, "default")
+    events = OutboxEvent.objects.filter(topic="email.fill_confirmation")
+    assert events.count() == 4
+    (due,) = set(events.values_list("available_at", flat=True))
+    assert due == handlers.email_window_end(events.first().created_at) > timezone.now()
+
+    deliver(run, "low")
+    assert mail.outbox == []  # the in-app notifications are there already
+    assert len(notes(buyer, "fill")) == 2
+
+    events.update(available_at=timezone.now() - dt.timedelta(seconds=1))  # the window has ended
+    deliver(run, "low")
+    assert sorted((m.to[0], m.subject) for m in mail.outbox) == sorted([
+        (buyer.email, "BrokerX: 2 fills executed"), (seller.email, "BrokerX: 2 fills executed")])
+    assert_books_balanced()
+
+
 # --- deposits -------------------------------------------------------------------------------------------------------
 
 def test_a_settled_deposit_is_one_event_in_its_transaction_then_one_notification_and_one_email(run, make_trader):
