@@ -12,15 +12,16 @@ actually achieved. Loopback only; bounded by --duration.
 """
 import argparse
 import asyncio
+import http.client
 import json
 import multiprocessing
 import os
+import queue
 import statistics
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -79,39 +80,61 @@ async def listen(url: str, token: str, latencies: list, stop: asyncio.Event) -> 
                 latencies.append((received - sent) * 1000)
 
 
+POSTERS = 32  # posting threads, each with one kept-alive connection (as an integrator's HTTP client keeps them)
+
+
 def place(url: str, buyers: list, sellers: list, price: str, rate: int, duration: float, result: dict) -> None:
-    """Post crossing pairs at `rate` orders/s for `duration` seconds (a thread per order, so a slow answer does not
-    hold back the next order); `result` receives the counts at the end."""
-    if not url.startswith(("http://", "https://")):
+    """Post crossing pairs at `rate` orders/s for `duration` seconds; `result` receives the counts at the end.
+
+    The pacing loop hands each pair to a pool of POSTERS threads, so a slow answer does not hold back the next
+    pair; each thread keeps its connection open across orders and posts the buy once the sell is accepted."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SystemExit("--url must be an http(s) URL")
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     counts, statuses, lock = {"ok": 0, "error": 0}, {}, threading.Lock()
+    jobs: queue.SimpleQueue = queue.SimpleQueue()
 
-    def post(key: str, side: str) -> None:
-        body = json.dumps({"symbol": SYMBOL, "side": side, "type": "limit", "time_in_force": "ioc" if side == "buy"
-                           else "day", "qty": "1", "limit_price": price}).encode()
-        request = urllib.request.Request(f"{url}/api/v1/orders", data=body, headers={  # noqa: S310 (http URL)
-            "Authorization": f"ApiKey {key}", "Content-Type": "application/json"})
-        outcome = None
-        try:
-            urllib.request.urlopen(request, timeout=10).read()  # noqa: S310
-        except urllib.error.HTTPError as exc:
-            outcome = (exc.code, exc.read()[:120])
-        except Exception as exc:
-            outcome = (type(exc).__name__, str(exc)[:120])
-        with lock:
-            counts["ok" if outcome is None else "error"] += 1
-            if outcome is not None:
-                statuses.setdefault(*outcome)
+    def poster() -> None:
+        connection = None
+        while (job := jobs.get()) is not None:
+            for key, side in job:  # the sell, then the buy that crosses it once the sell is accepted
+                body = json.dumps({"symbol": SYMBOL, "side": side, "type": "limit",
+                                   "time_in_force": "ioc" if side == "buy" else "day", "qty": "1",
+                                   "limit_price": price}).encode()
+                outcome = None
+                try:
+                    connection = connection or connection_class(parts.hostname, parts.port, timeout=10)
+                    connection.request("POST", f"{parts.path.rstrip('/')}/api/v1/orders", body=body, headers={
+                        "Authorization": f"ApiKey {key}", "Content-Type": "application/json"})
+                    response = connection.getresponse()
+                    answer = response.read()
+                    if response.status >= 400:
+                        outcome = (response.status, answer[:120])
+                except Exception as exc:
+                    outcome = (type(exc).__name__, str(exc)[:120])
+                    if connection is not None:
+                        connection.close()
+                    connection = None
+                with lock:
+                    counts["ok" if outcome is None else "error"] += 1
+                    if outcome is not None:
+                        statuses.setdefault(*outcome)
+        if connection is not None:
+            connection.close()
 
-    interval, started, n, threads = 1.0 / rate, time.monotonic(), 0, []
-    while time.monotonic() - started < duration:
-        pair = (n // 2) % len(buyers)
-        thread = threading.Thread(target=post, args=(sellers[pair] if n % 2 == 0 else buyers[pair],
-                                                     "sell" if n % 2 == 0 else "buy"), daemon=True)
+    threads = [threading.Thread(target=poster, daemon=True) for _ in range(POSTERS)]
+    for thread in threads:
         thread.start()
-        threads.append(thread)
+    interval, started, n = 2.0 / rate, time.monotonic(), 0  # a pair every `interval`
+    while time.monotonic() - started < duration:
+        pair = n % len(buyers)
+        jobs.put(((sellers[pair], "sell"), (buyers[pair], "buy")))
         n += 1
         time.sleep(max(0.0, started + n * interval - time.monotonic()))
+    n *= 2
+    for _ in threads:
+        jobs.put(None)
     for thread in threads:
         thread.join(timeout=10)
     result.update(counts, offered=n, statuses=statuses)
