@@ -2,12 +2,14 @@
 import logging
 import os
 import threading
+import time
 import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
@@ -228,6 +230,40 @@ def _handle_one_by_one(handle, batch: list[OutboxEvent]) -> list[OutboxEvent]:
                 events_processed.labels(event.topic, "retry").inc()
             event.save(update_fields=["attempts", "last_error", "status", "available_at"])
     return succeeded
+
+
+PURGE_BATCH = 5000
+
+
+def outbox_purge(*, older_than: timedelta | None = None, batch_size: int = PURGE_BATCH,
+                 time_budget: float = 60.0) -> int:
+    """Delete delivered events older than OUTBOX_RETENTION_DAYS; returns how many.
+
+    The outbox is a delivery queue, not the record (orders, trades, the ledger and execution reports are), and
+    consumers dedupe on their own keys, so a delivered event has no use once no retry can refer to it. Dead
+    letters stay until staff retry or inspect them. Rows go `batch_size` at a time, each batch its own short
+    transaction, for at most `time_budget` seconds per call (the next beat run continues).
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("outbox_purge commits batch by batch; call it outside a transaction")
+    cutoff = timezone.now() - (older_than or timedelta(days=settings.OUTBOX_RETENTION_DAYS))
+    total, started = 0, time.monotonic()
+    while time.monotonic() - started < time_budget:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                DELETE FROM outbox_outboxevent WHERE id IN (
+                    SELECT id FROM outbox_outboxevent
+                     WHERE created_at < %s AND status = %s AND processed_at < %s
+                     LIMIT %s)
+                """, [cutoff, OutboxStatus.DONE.value, cutoff, batch_size])
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < batch_size:
+            break
+    if total:
+        logger.info("outbox purged", extra={"deleted": total, "cutoff": cutoff.isoformat()})
+    return total
 
 
 def outbox_due_partitions() -> list[tuple[str, str]]:

@@ -22,6 +22,12 @@ def outbox_drain(queue: str, partition_key: str = "") -> int:
     return total
 
 
+@shared_task(name="outbox.purge", ignore_result=True)
+def outbox_purge() -> int:
+    """Delete delivered events past their retention (beat, `low` queue)."""
+    return services.outbox_purge()
+
+
 @shared_task(name="outbox.sweep", ignore_result=True)
 def outbox_sweep() -> int:
     """Kick a drain for every partition with due events: recovers kicks lost with a broker restart."""

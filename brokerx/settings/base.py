@@ -275,7 +275,10 @@ CELERY_DB_REUSE_MAX = int(env("CELERY_DB_REUSE_MAX", "1000"))
 CELERY_BEAT_SCHEDULE: dict = {
     "orders-expire-day": {"task": "orders.expire_day_orders", "schedule": 60.0, "options": {"expires": 50}},
     "outbox-sweep": {"task": "outbox.sweep", "schedule": 2.0, "options": {"queue": "default", "expires": 10}},
+    "outbox-purge": {"task": "outbox.purge", "schedule": 600.0, "options": {"queue": "low", "expires": 300}},
 }
+# Delivered outbox events are deleted after this many days (dead letters stay); see outbox.services.outbox_purge.
+OUTBOX_RETENTION_DAYS = int(env("OUTBOX_RETENTION_DAYS", "7"))
 CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule"))
 
 # --- Money (portfolios ledger, deposits, withdrawals; idempotency keys) ---------------------------
