@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
-from django.urls import resolve, reverse
+from django.urls import get_script_prefix, resolve, reverse
 from django_prometheus.middleware import PrometheusAfterMiddleware
 
 from brokerx.api.errors import error_body
@@ -157,7 +157,8 @@ class OrderEntryMiddleware:
 
     def __call__(self, request: HttpRequest):
         if self.path is None:
-            self.path = reverse("v1:orders")
+            # path_info has no script prefix (a deployment under a sub-path); reverse() adds the current one.
+            self.path = "/" + reverse("v1:orders")[len(get_script_prefix()):]
             self.match = resolve(self.path)
         if request.path_info != self.path or not wants_fast_path(request):
             return self.get_response(request)

@@ -175,3 +175,19 @@ def test_other_requests_on_the_orders_path_still_go_through_drf(instrument, make
     listing = client.get("/api/v1/orders")
 
     assert listing.status_code == 200 and listing.json()["results"][0]["symbol"] == "ACME"
+
+
+@pytest.mark.django_db
+def test_order_entry_under_a_script_prefix(instrument, make_trader):
+    from django.urls import set_script_prefix
+
+    client = key_client(make_trader(cash="50000"))
+    try:
+        # The first request of a process deployed under /brokerx/: Django's WSGI handler sets the prefix from
+        # SCRIPT_NAME before the middleware runs (the test client's handler does not, so it is set here).
+        set_script_prefix("/brokerx/")
+        response = client.post("/api/v1/orders", ORDER, format="json", SCRIPT_NAME="/brokerx")
+    finally:
+        set_script_prefix("/")
+    assert response.status_code == 201
+    assert not hasattr(response.wsgi_request, "session"), "served by OrderEntryMiddleware, not DRF"
