@@ -156,10 +156,11 @@ class OrderEntryMiddleware:
         self.path = None
 
     def __call__(self, request: HttpRequest):
-        if self.path is None:
+        if self.path is None:  # first request (URLconf loaded); pool threads may race here harmlessly
             # path_info has no script prefix (a deployment under a sub-path); reverse() adds the current one.
-            self.path = "/" + reverse("v1:orders")[len(get_script_prefix()):]
-            self.match = resolve(self.path)
+            path = "/" + reverse("v1:orders")[len(get_script_prefix()):]
+            self.match = resolve(path)
+            self.path = path  # last: a thread that sees the path also sees the match
         if request.path_info != self.path or not wants_fast_path(request):
             return self.get_response(request)
         request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks it (DisallowedHost answers 400)
