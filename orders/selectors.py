@@ -1,8 +1,10 @@
 """Reads of the orders context: instruments (cached), orders for a user, and state rebuilt from the event log."""
 import time
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import QuerySet
 
 from .models import Instrument, Order, OrderEvent
@@ -59,8 +61,30 @@ def orders_for_user(user, *, status: str | None = None, symbol: str | None = Non
     if until:
         qs = qs.filter(created_at__lte=until)
     if updated_after:
-        qs = qs.filter(updated_at__gt=updated_after).order_by("updated_at", "id")
+        qs = qs.filter(updated_at__gt=updated_after, updated_at__lt=changes_horizon()).order_by("updated_at", "id")
     return qs
+
+
+# A change's updated_at is taken inside its transaction, before the commit: while a transaction runs, another may
+# commit a later timestamp, and a client continuing from the newest updated_at it has seen would skip the first
+# one for good. Listing changes only up to the start of the oldest running transaction (less a margin for the
+# application's clock and the moment a timestamp is taken before its statement) closes that gap; a transaction
+# stuck for longer than the cap does not hold the listing back.
+CHANGES_MARGIN = timedelta(milliseconds=100)
+CHANGES_MAX_LAG = timedelta(seconds=30)
+
+
+def changes_horizon() -> datetime:
+    """The newest updated_at a listing of changes may include so that no earlier change can commit later."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT clock_timestamp(), min(xact_start) FROM pg_stat_activity
+             WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+            """)
+        now, oldest = cursor.fetchone()
+    horizon = now if oldest is None else max(min(oldest, now), now - CHANGES_MAX_LAG)
+    return horizon - CHANGES_MARGIN
 
 
 def order_for_user(user, order_id) -> Order | None:

@@ -6,6 +6,8 @@ application (WebsocketCommunicator) or behind a live uvicorn server (the `websoc
 """
 import asyncio
 import json
+import threading
+import time
 import urllib.parse
 import urllib.request
 from decimal import Decimal
@@ -15,7 +17,8 @@ import websockets
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
+from django.db.models import F
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -349,6 +352,47 @@ def test_fills_after_seq_returns_exactly_the_callers_reports_after_it_in_order(i
     assert_books_balanced()
 
 
+def test_a_client_following_updated_after_never_skips_a_change_that_commits_late(instrument, make_trader):
+    """A change timestamped before another but committed after it: the listing holds the later one back until the
+    earlier one is visible, so continuing from the newest updated_at received loses neither."""
+    buyer = make_trader(cash="20000")
+    first, second = _place(buyer, "buy", "1", "90.00", "first"), _place(buyer, "buy", "1", "91.00", "second")
+    _match()
+    cursor = timezone.now().isoformat()
+    time.sleep(0.15)
+    client, seen = _client(buyer), {}
+
+    def follow() -> None:
+        nonlocal cursor
+        time.sleep(0.15)  # past the listing's margin
+        for order in client.get("/api/v1/orders", {"updated_after": cursor}).json()["results"]:
+            seen[order["id"]] = order["version"]
+            cursor = order["updated_at"]
+
+    writing, release = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:  # takes its timestamp, then commits late
+        try:
+            with transaction.atomic():
+                Order.objects.filter(pk=first.pk).update(version=F("version") + 1, updated_at=timezone.now())
+                writing.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    assert writing.wait(10)
+    time.sleep(0.05)
+    Order.objects.filter(pk=second.pk).update(version=F("version") + 1, updated_at=timezone.now())  # commits now
+    follow()
+    assert seen == {}, "the committed change waits behind the running transaction's start"
+    release.set()
+    writer.join(10)
+    follow()
+    assert seen == {first.pk: 2, second.pk: 2}
+
+
 def test_orders_updated_after_returns_the_orders_changed_since(instrument, make_trader):
     seller, buyer = make_trader(shares={"ACME": "50"}), make_trader(cash="20000")
     a = _place(buyer, "buy", "5", "100.00", "a")
@@ -362,6 +406,7 @@ def test_orders_updated_after_returns_the_orders_changed_since(instrument, make_
     sell = _place(seller, "sell", "3", "100.00")
     _match()  # a partially filled
     _cancel(buyer, b)
+    time.sleep(0.15)  # changes are listed once past orders.selectors.CHANGES_MARGIN
 
     body = client.get("/api/v1/orders", {"updated_after": since.isoformat()}).json()
     assert [(o["id"], o["status"]) for o in body["results"]] == [(a.pk, "partially_filled"), (b.pk, "canceled")]
