@@ -4,8 +4,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from matching.services import book_forget
 from orders.models import Instrument, Order
 from orders.selectors import instrument_cache_invalidate
+from outbox.services import outbox_drain
 from portfolios.models import LedgerAccount
 from portfolios.services import adjustment_post
 from tests.portfolios.helpers import assert_books_balanced as ledger_books_balanced
@@ -71,3 +73,29 @@ def assert_books_balanced() -> None:
 def books():
     yield
     assert_books_balanced()
+
+
+_after_commit = None  # the running test's django_capture_on_commit_callbacks, for the module-level helpers below
+
+
+@pytest.fixture
+def fresh_books(django_capture_on_commit_callbacks):
+    """Matching books forgotten before and after the test; enables `committed()` and `match()`."""
+    global _after_commit
+    _after_commit = django_capture_on_commit_callbacks
+    book_forget()
+    yield
+    book_forget()
+    _after_commit = None
+
+
+def committed():
+    """A block whose on_commit work (kicks, pushes) runs at its end, as a real commit would run it."""
+    return _after_commit(execute=True)
+
+
+def match(symbol: str = "ACME") -> int:
+    """One matching drain of `symbol` with its after-commit work; returns how many events it claimed."""
+    with committed():
+        return outbox_drain(queue="critical", partition_key=symbol)
+

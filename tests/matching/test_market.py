@@ -10,26 +10,10 @@ from django.utils import timezone
 from matching import market
 from matching.engine import Grid, OrderBook
 from matching.models import Bar, Trade
-from matching.services import book_forget
 from orders.services import OrderRequest, order_place
-from outbox.services import outbox_drain
-from tests.trading_fixtures import assert_books_balanced
+from tests.trading_fixtures import assert_books_balanced, match
 
-_capture = None
-
-
-@pytest.fixture(autouse=True)
-def _fresh_books(django_capture_on_commit_callbacks):
-    global _capture
-    _capture = django_capture_on_commit_callbacks
-    book_forget()
-    yield
-    book_forget()
-
-
-def match() -> None:
-    with _capture(execute=True):
-        outbox_drain(queue="critical", partition_key="ACME")
+pytestmark = pytest.mark.usefixtures("fresh_books")
 
 
 def place(user, side, qty, price=None, *, type="limit", tif="gtc", stop=None):

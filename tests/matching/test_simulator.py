@@ -8,7 +8,6 @@ from django.core.management import call_command
 
 from matching import demo, market
 from matching.models import Trade
-from matching.services import book_forget
 from matching.simulator import (
     FLOW_TRADER_EMAIL,
     MARKET_MAKER_EMAIL,
@@ -18,29 +17,15 @@ from matching.simulator import (
 )
 from orders.models import Instrument, Order
 from orders.selectors import instrument_get
-from outbox.services import outbox_drain
 from portfolios.models import JournalEntry
 from portfolios.selectors import balances_for_user
-from tests.trading_fixtures import assert_books_balanced
+from tests.trading_fixtures import assert_books_balanced, committed, match
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_books")]
 
-_capture = None
-
-
-@pytest.fixture(autouse=True)
-def _fresh_books(django_capture_on_commit_callbacks):
-    global _capture
-    _capture = django_capture_on_commit_callbacks
-    book_forget()
-    yield
-    book_forget()
-
-
-def match() -> None:
-    with _capture(execute=True):
-        while outbox_drain(queue="critical", partition_key="ACME"):
-            pass
+def match_all() -> None:
+    while match():
+        pass
 
 
 @pytest.fixture
@@ -93,9 +78,9 @@ def test_ticks_move_prices_quote_inside_the_band_and_trade(instrument, staff):
     demo.seed_demo(io.StringIO())
     rng = random.Random(42)
     for _ in range(6):
-        with _capture(execute=True):
+        with committed():
             report = simulator_tick(rng=rng, symbols=["ACME"], volatility=Decimal("0.002"))
-        match()
+        match_all()
         assert report.symbols == 1
 
     reference = Instrument.objects.get(symbol="ACME").reference_price
@@ -120,7 +105,7 @@ def test_ticks_move_prices_quote_inside_the_band_and_trade(instrument, staff):
 def test_the_management_command_runs_ticks_and_matches(instrument, staff):
     demo.seed_demo(io.StringIO())
     out = io.StringIO()
-    with _capture(execute=True):
+    with committed():
         call_command("simulate_market", ticks=2, interval=0, seed=3, symbols=["ACME"], match=True, stdout=out)
     assert out.getvalue().count("tick ") == 2
     assert Order.objects.filter(user__email=MARKET_MAKER_EMAIL, book_seq__isnull=False).exists()

@@ -10,28 +10,9 @@ from orders.models import Instrument, Order
 from orders.selectors import instrument_cache_invalidate
 from orders.services import OrderRequest, order_cancel, order_place, order_replace
 from outbox.models import OutboxEvent
-from outbox.services import outbox_drain
-from tests.trading_fixtures import assert_books_balanced, balance
+from tests.trading_fixtures import assert_books_balanced, balance, match
 
-pytestmark = pytest.mark.django_db
-
-
-_capture = None
-
-
-@pytest.fixture(autouse=True)
-def _fresh_books(django_capture_on_commit_callbacks):
-    global _capture
-    _capture = django_capture_on_commit_callbacks
-    book_forget()
-    yield
-    book_forget()
-
-
-def match() -> int:
-    """One matching drain of ACME, with its after-commit work run as a real commit would."""
-    with _capture(execute=True):
-        return outbox_drain(queue="critical", partition_key="ACME")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_books")]
 
 
 def place(user, side, qty, price=None, *, type="limit", tif="gtc", stop=None, coid=None) -> Order:

@@ -8,7 +8,6 @@ from django.core import mail
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from matching.services import book_forget
 from notifications.handlers import on_execution_reports
 from notifications.models import ExecutionReport, Notification, NotificationPreference
 from notifications.services import notification_create
@@ -17,7 +16,7 @@ from orders.selectors import instrument_cache_invalidate
 from orders.services import OrderRequest, order_cancel, order_place
 from outbox.models import OutboxEvent, OutboxStatus
 from outbox.services import outbox_drain
-from tests.trading_fixtures import assert_books_balanced
+from tests.trading_fixtures import assert_books_balanced, committed, match
 
 pytestmark = pytest.mark.django_db
 
@@ -184,31 +183,18 @@ def test_preferences_refuse_other_methods(two_users):
 
 # --- the outbox handlers --------------------------------------------------------------------------------------------
 
-_capture = None
-
-
 @pytest.fixture
-def trading(instrument, django_capture_on_commit_callbacks):
-    global _capture
-    _capture = django_capture_on_commit_callbacks
-    book_forget()
-    yield
-    book_forget()
-
-
-def match() -> None:
-    """One matching drain of ACME, with its after-commit work run as a real commit would (as tests/matching do)."""
-    with _capture(execute=True):
-        outbox_drain(queue="critical", partition_key="ACME")
+def trading(instrument, fresh_books):
+    """The ACME market with fresh books: `match()` and the helpers below run after-commit work."""
 
 
 def deliver(queue: str) -> int:
-    with _capture(execute=True):
+    with committed():
         return outbox_drain(queue=queue)
 
 
 def place(user, side, qty, price, coid=None) -> Order:
-    with _capture(execute=True):
+    with committed():
         order, _ = order_place(user=user, request=OrderRequest(
             symbol="ACME", side=side, type="limit", time_in_force="gtc", qty=Decimal(qty),
             limit_price=Decimal(price), client_order_id=coid))
@@ -216,7 +202,7 @@ def place(user, side, qty, price, coid=None) -> Order:
 
 
 def cancel(user, order) -> None:
-    with _capture(execute=True):
+    with committed():
         order_cancel(user=user, order_id=order.pk, version=Order.objects.get(pk=order.pk).version)
 
 
