@@ -212,8 +212,12 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
         # REJECTED: the database already holds the cancel or replace; the book only caught up.
 
 
-def _settle(batch: Batch) -> None:
-    """Ledger settlement of every trade, and release of what closed orders still hold, set-wise."""
+def _settlement(batch: Batch) -> tuple[list[settlement.Fill], list[settlement.Release]]:
+    """The batch's trades (inserted, for their ids) and the ledger entries they and the closed orders need.
+
+    Closed orders give their reservation back here (`reserved_amount` 0), so the order rows written next
+    carry it; the entries themselves are posted last (`_persist`).
+    """
     if batch.trades:
         now = timezone.now()
         ids = insert_rows("matching_trade", TRADE_COLUMNS, [
@@ -237,7 +241,7 @@ def _settle(batch: Batch) -> None:
                                                asset=currency if cash else order.symbol,
                                                amount=order.reserved_amount, cash=cash))
             order.reserved_amount = ZERO
-    settlement.settle_batch(symbol=batch.symbol, fills=fills, releases=releases)
+    return fills, releases
 
 
 TRADE_COLUMNS = {"symbol": "text", "price": "numeric", "qty": "numeric", "buy_order_id": "bigint",
@@ -367,7 +371,7 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
 
 
 def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
-    _settle(batch)
+    fills, releases = _settlement(batch)
     touched = [batch.orders[i] for i in sorted(batch.touched) if batch.orders[i].saga_state != SagaState.COMPENSATED]
     now = timezone.now()
     for order in touched:
@@ -382,10 +386,6 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
         event.data["reserved_amount"] = str(event.order.reserved_amount)
     insert_rows("orders_orderevent", ORDER_EVENT_COLUMNS,
                 [(e.order.pk, e.type, Jsonb(e.data), now) for e in batch.events])
-    for report, trade in zip(batch.reports, batch.report_trades, strict=True):
-        if trade is not None:
-            report.trade_id = trade.pk
-    execution_reports_record(batch.reports, orders={o.pk: order_as_dict(o) for o in touched})
     outbox_emit_many(batch.outbox)
     order_services.saga_completed_count(sum(1 for e in batch.outbox if e.topic == "saga.completed"))
     state.version += 1
@@ -396,6 +396,15 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
     from .market import market_record_trades  # 1-minute bars commit with their trades
 
     market_record_trades(symbol=batch.symbol, trades=[t for t, _, _, _ in batch.trades], version=state.version)
+    # Last: posting the entries locks the traders' cash and share accounts (portfolios_posting_apply) until
+    # commit, and each of their new orders waits for those rows (orders_place). Everything else is written by
+    # now, so the accounts stay locked only for these statements, the outbox's mark and the commit. The
+    # reports come after the entries: every writer locks accounts before report counters (cancels do too).
+    settlement.settle_batch(symbol=batch.symbol, fills=fills, releases=releases)
+    for report, trade in zip(batch.reports, batch.report_trades, strict=True):
+        if trade is not None:
+            report.trade_id = trade.pk
+    execution_reports_record(batch.reports, orders={o.pk: order_as_dict(o) for o in touched})
 
 
 def _after_commit(symbol: str, book: engine.OrderBook, grid: engine.Grid, batch: Batch) -> None:

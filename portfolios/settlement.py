@@ -48,22 +48,39 @@ class Release:
     cash: bool
 
 
+_ACCOUNTS_LOOKUP_SQL = """
+SELECT a.id, a.owner_id, a.kind, a.asset FROM portfolios_ledgeraccount a
+  JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS t(o, k, s)
+    ON a.owner_id = t.o AND a.kind = t.k AND a.asset = t.s
+"""
+
+
 def _open_and_lookup(keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, str], int]:
-    owners, kinds, assets = zip(*sorted(keys), strict=True) if keys else ((), (), ())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO portfolios_ledgeraccount (owner_id, kind, asset, balance, may_go_negative, created_at)
-            SELECT o, k, a, 0, false, now() FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS t(o, k, a)
-            ON CONFLICT DO NOTHING
-            """, [list(owners), list(kinds), list(assets)])
-        cursor.execute(
-            """
-            SELECT a.id, a.owner_id, a.kind, a.asset FROM portfolios_ledgeraccount a
-              JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS t(o, k, s)
-                ON a.owner_id = t.o AND a.kind = t.k AND a.asset = t.s
-            """, [list(owners), list(kinds), list(assets)])
+    """Account ids for (owner, kind, asset) keys, opening the missing accounts.
+
+    Looked up first, and only the missing ones inserted: an INSERT ... ON CONFLICT over an existing account
+    waits for any transaction updating that account's balance (a trader's order in flight) to end.
+    """
+    def lookup(wanted) -> dict[tuple[int, str, str], int]:
+        owners, kinds, assets = zip(*sorted(wanted), strict=True)
+        cursor.execute(_ACCOUNTS_LOOKUP_SQL, [list(owners), list(kinds), list(assets)])
         return {(owner, kind, asset): account_id for account_id, owner, kind, asset in cursor.fetchall()}
+
+    if not keys:
+        return {}
+    with connection.cursor() as cursor:
+        found = lookup(keys)
+        missing = keys - found.keys()
+        if missing:
+            owners, kinds, assets = zip(*sorted(missing), strict=True)
+            cursor.execute(
+                """
+                INSERT INTO portfolios_ledgeraccount (owner_id, kind, asset, balance, may_go_negative, created_at)
+                SELECT o, k, a, 0, false, now() FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS t(o, k, a)
+                ON CONFLICT DO NOTHING
+                """, [list(owners), list(kinds), list(assets)])
+            found.update(lookup(missing))
+        return found
 
 
 def settle_batch(*, symbol: str, fills: list[Fill], releases: list[Release]) -> None:

@@ -130,3 +130,37 @@ def test_raw_sql_writers_that_take_no_locks_first_do_not_deadlock(fund):
 
     assert run_together(4, transfer) == ["ok"] * 4
     assert selectors.balances_for_user(alice)["cash_available"] == D("1000")
+
+
+def test_batch_settlement_looks_up_accounts_without_waiting_for_an_order_in_flight(fund):
+    """A trader's order in flight holds its accounts until commit; the matching worker's settlement of other
+    orders of that trader must not queue behind it just to learn the accounts' ids."""
+    from portfolios.settlement import _open_and_lookup
+
+    alice = UserFactory()
+    fund(alice, cash="1000")
+    currency = services.ledger_currency()
+    reserved, release = threading.Event(), threading.Event()
+
+    def order_in_flight():
+        try:
+            with transaction.atomic():
+                services.cash_reserve(user=alice, amount=D("10"), reference="order:in-flight")
+                reserved.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=order_in_flight)
+    thread.start()
+    try:
+        assert reserved.wait(timeout=30)
+        keys = {(alice.pk, "cash_available", currency), (alice.pk, "cash_reserved", currency)}
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '500ms'")
+            accounts = _open_and_lookup(keys)  # before: waited for the reservation's commit (lock timeout)
+        assert set(accounts) == keys
+    finally:
+        release.set()
+        thread.join()
+    assert selectors.balances_for_user(alice)["cash_reserved"] == D("10")
