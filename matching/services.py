@@ -276,14 +276,15 @@ def _compensate(batch: Batch, order: Order, reason: str) -> None:
     _report(batch, order, ExecType.REJECTED, reason=reason)
 
 
-def _submit(batch: Batch, book: engine.OrderBook, order: Order, *, qty: Decimal | None = None) -> None:
+def _submit(batch: Batch, book: engine.OrderBook, order: Order, *, filled: Decimal = ZERO) -> None:
     grid = batch.grid
     try:
         events = book.submit(
-            order.pk, order.user_id, order.side, order.type, order.time_in_force, grid.to_lots(qty or order.qty),
+            order.pk, order.user_id, order.side, order.type, order.time_in_force, grid.to_lots(order.qty),
             grid.to_ticks(order.limit_price) if order.limit_price is not None else None,
             grid.to_ticks(order.stop_price) if order.stop_price is not None else None,
-            grid.to_ticks(order.protection_price) if order.protection_price is not None else None)
+            grid.to_ticks(order.protection_price) if order.protection_price is not None else None,
+            filled=grid.to_lots(filled) if filled else 0)
     except engine.EngineError as exc:
         logger.warning("book refused order", extra={"order_id": order.pk, "error": str(exc)})
         _compensate(batch, order, "rejected_by_book")
@@ -329,8 +330,8 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
                 else None)
             if replace_events[0][0] == ev.REJECTED and order.book_seq is None:
                 # A book rebuilt from the database does not hold an order whose replace lost its priority:
-                # it enters again now, for what is left of it, at the back of the queue.
-                _submit(batch, book, order, qty=order.leaves_qty)
+                # it enters again now, at the back of the queue, with what it already filled.
+                _submit(batch, book, order, filled=order.cum_qty)
             else:
                 batch.pending.append(replace_events)
 

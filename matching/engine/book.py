@@ -280,6 +280,8 @@ class OrderBook:
         price: int | None = None,
         stop_price: int | None = None,
         protection_price: int | None = None,
+        *,
+        filled: int = 0,
     ) -> list:
         """Accept a new order and match it. Raises InvalidOrder (book unchanged) for malformed input.
 
@@ -287,10 +289,16 @@ class OrderBook:
         protection_price bounds how far a market or stop order may walk the book: it trades only at
         prices no worse than it, and the remainder is canceled with reason market_protection.
         Market and stop orders never rest, whatever their time in force.
+
+        filled is what the order already executed before it (re-)entered this book (an order that lost its
+        place while the book was rebuilt): qty stays its total, it trades qty - filled, and later replaces,
+        whose quantities are totals, count the fills as the order's own.
         """
         # Every check comes before the first write, so a bad order leaves no trace.
         if type(qty) is not int or qty <= 0 or type(order_id) is not int:
             raise InvalidOrder(f"order_id and qty must be ints and qty positive, got {order_id!r}, {qty!r}")
+        if filled and (type(filled) is not int or not 0 < filled < qty):
+            raise InvalidOrder(f"filled must be an int in [0, qty), got {filled!r}")
         if side == BUY:
             opp, own = self._asks, self._bids
         elif side == SELL:
@@ -299,7 +307,7 @@ class OrderBook:
             raise InvalidOrder(f"unknown side {side!r}")
         if order_id in self._orders:
             raise DuplicateOrderId(f"order {order_id} is already live")
-        if order_type == LIMIT and tif in _RESTING_TIFS:
+        if order_type == LIMIT and tif in _RESTING_TIFS and not filled:
             if type(price) is not int or price <= 0 or stop_price is not None or protection_price is not None:
                 _check_prices(order_type, price, stop_price, protection_price)
             if order_id > self._max_order_id:
@@ -327,6 +335,9 @@ class OrderBook:
             o = _new_order(
                 order_id, account_id, side, order_type, tif, qty, price, stop_price, protection_price, priority
             )
+            if filled:
+                o[_CUM] = filled
+                o[_LEAVES] = qty - filled
         events = [(ACCEPTED, order_id, priority)]
         trades = self._park_or_trigger(o, events) if order_type in _STOP_TYPES else self._execute(o, events)
         if trades is not None:

@@ -220,6 +220,32 @@ def test_a_replace_that_lost_priority_survives_a_worker_restart(instrument, make
     assert_books_balanced()
 
 
+def test_an_order_reentering_a_rebuilt_book_keeps_what_it_already_filled(instrument, make_trader, caplog):
+    """A rebuilt book lacks an order whose replace lost its priority; it re-enters with its fills counted, so a
+    second replace in the same batch (quantities are totals) cannot let it fill more than its quantity.
+
+    Before, it re-entered as a fresh order for its leaves: the next replace gave it its whole quantity again,
+    the batch overfilled it, the database's check refused the batch and the events were replayed one by one."""
+    seller = make_trader(shares={"ACME": "20"})
+    buyer = make_trader(cash="10000")
+    order = place(buyer, "buy", "10", "100.00")
+    place(seller, "sell", "4", "100.00")
+    match()
+    order_replace(user=buyer, order_id=order.pk, version=fresh(order).version, qty=Decimal("12"))  # priority lost
+    book_forget()  # the worker restarts before it takes the replace
+    order_replace(user=buyer, order_id=order.pk, version=fresh(order).version, qty=Decimal("8"))
+    sell = place(seller, "sell", "16", "100.00")
+    with caplog.at_level("WARNING", logger="outbox.services"):
+        assert match() == 3
+
+    assert not [r for r in caplog.records if r.name == "outbox.services"], "the batch failed and was replayed"
+    order, sell = fresh(order), fresh(sell)
+    assert (order.status, order.cum_qty, order.leaves_qty) == ("filled", 8, 0)
+    assert (sell.status, sell.cum_qty, sell.leaves_qty) == ("partially_filled", 4, 12)
+    assert not OutboxEvent.objects.exclude(status="done").filter(queue="critical").exists()
+    assert_books_balanced()
+
+
 def test_a_restarted_worker_rebuilds_the_book_from_the_database(instrument, make_trader):
     seller = make_trader(shares={"ACME": "10"})
     buyer = make_trader(cash="5000")

@@ -401,6 +401,22 @@ def test_replace_after_a_partial_fill_sets_the_new_total(book):
     assert book.replace(1, qty=3) == [("rejected", 1, RejectReason.INVALID_REPLACE)]
 
 
+def test_an_order_entering_with_fills_trades_only_its_leaves_and_replaces_count_them(book):
+    limit(book, 1, BUY, 10, 100)
+    events = book.submit(2, 2, SELL, LIMIT, GTC, 12, 100, filled=8)  # 8 of 12 executed elsewhere already
+
+    assert trades(events) == [(100, 4, 1, 2)]
+    assert updates(events, 2) == [(FILLED, 12, 0, None)]
+    events = book.submit(3, 3, SELL, LIMIT, GTC, 10, 101, filled=6)
+    assert of(events, Rested)[0].leaves_qty == 4
+    assert of(book.replace(3, qty=9), Replaced)[0][2:5] == (9, 6, 3)  # the total counts the earlier fills
+    assert book.depth().asks[0].qty == 3
+    assert book.replace(3, qty=6) == [("rejected", 3, RejectReason.INVALID_REPLACE)]
+    for bad in (10, 11, -1, 2.0):
+        with pytest.raises(InvalidOrder):
+            book.submit(4, 4, SELL, LIMIT, GTC, 10, 101, filled=bad)
+
+
 def test_replace_refusals(book):
     book.submit(1, 1, BUY, STOP, GTC, 5, stop_price=110)
     limit(book, 2, BUY, 5, 100)
