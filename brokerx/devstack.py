@@ -79,13 +79,14 @@ class Stack:
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     def spawn(self, name: str, argv: list[str], *, env: dict | None = None, user: str | None = None,
-              stdout=None) -> subprocess.Popen:
-        preexec = _die_with_parent
-        if user is not None:
-            entry = pwd.getpwnam(user)
+              stdout=None, nice: int = 0) -> subprocess.Popen:
+        entry = pwd.getpwnam(user) if user is not None else None
 
-            def preexec():  # noqa: F811
-                _die_with_parent()
+        def preexec():
+            _die_with_parent()
+            if nice:
+                os.nice(nice)
+            if entry is not None:
                 os.setgid(entry.pw_gid)
                 os.setuid(entry.pw_uid)
 
@@ -290,12 +291,15 @@ def run() -> int:
                             # CPU than loopback and LAN bandwidth save.
                             "--ws-per-message-deflate", "false"],
                     env=env)
-        for queue, concurrency in (("critical", "1"), ("default", "2"), ("low", "1")):
+        # Order entry (web), matching (critical) and Postgres share the cores with the background queues; under
+        # load the kernel serves the background processes last (measured: docs/adr/007).
+        background = int(os.environ.get("BROKERX_BACKGROUND_NICE", "10"))
+        for queue, concurrency, nice in (("critical", "1", 0), ("default", "2", background), ("low", "1", background)):
             stack.spawn(f"worker-{queue}", [*celery, "worker", "-Q", queue, "-n", f"{queue}@%h",
                                             "--concurrency", concurrency, "--loglevel", "INFO",
-                                            "--without-gossip", "--without-mingle"], env=env)
+                                            "--without-gossip", "--without-mingle"], env=env, nice=nice)
         stack.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
-                             "--schedule", str(DATA_DIR / "celerybeat-schedule")], env=env)
+                             "--schedule", str(DATA_DIR / "celerybeat-schedule")], env=env, nice=background)
         _wait_for(lambda: port_open(host, int(port)), "web server")
         log(f"BrokerX is up: http://{host}:{port}/  admin /admin/  API docs /api/docs/  "
             f"readiness /readyz  metrics /metrics  (Ctrl-C stops everything)")

@@ -228,13 +228,13 @@ class _ExitedProcess:
 @pytest.fixture
 def fake_platform(tmp_path, monkeypatch):
     """run() with its services, management commands and children replaced: records each child's environment."""
-    spawned: list[tuple[str, dict]] = []
+    spawned: list[tuple[str, dict, int]] = []
     managed: list[dict] = []
 
-    def spawn(self, name, argv, *, env=None, user=None, stdout=None):
+    def spawn(self, name, argv, *, env=None, user=None, stdout=None, nice=0):
         process = _ExitedProcess()
         self.children.append((name, process))
-        spawned.append((name, dict(env or {})))
+        spawned.append((name, dict(env or {}), nice))
         return process
 
     monkeypatch.setattr(devstack, "DATA_DIR", tmp_path / "data")
@@ -258,9 +258,9 @@ def test_make_run_gives_every_child_one_emptied_multiprocess_dir(tmp_path, monke
 
     assert devstack.run() == 1
 
-    names = [name for name, _ in spawned]
+    names = [name for name, _, _ in spawned]
     assert {"web", "worker-critical", "worker-default", "worker-low", "beat"} <= set(names)
-    assert {env.get(MULTIPROC) for _, env in spawned} == {str(stale.resolve())}
+    assert {env.get(MULTIPROC) for _, env, _ in spawned} == {str(stale.resolve())}
     assert {env.get(MULTIPROC) for env in managed} == {str(stale.resolve())}
     assert stale.is_dir() and not any(stale.iterdir())
 
@@ -273,7 +273,7 @@ def test_make_run_keeps_the_callers_multiprocess_dir(tmp_path, monkeypatch, fake
     assert devstack.run() == 1
 
     assert mine.is_dir()
-    assert {env.get(MULTIPROC) for _, env in spawned} == {str(mine)}
+    assert {env.get(MULTIPROC) for _, env, _ in spawned} == {str(mine)}
     assert not (tmp_path / "data" / "prometheus").exists()
 
 
@@ -320,3 +320,16 @@ def test_compose_gives_every_app_container_a_dir_and_prometheus_scrapes_every_wo
     (sd,) = job["dns_sd_configs"]
     assert set(sd["names"]) == set(workers) and str(sd["port"]) == ports.pop()
     assert "deploy/gunicorn.conf.py" in app_services["web"]["command"]
+
+
+def test_make_run_serves_the_background_queues_last(monkeypatch, fake_platform):
+    spawned, _ = fake_platform
+    monkeypatch.delenv("BROKERX_BACKGROUND_NICE", raising=False)
+    assert devstack.run() == 1
+    assert {name: nice for name, _, nice in spawned} == {
+        "web": 0, "worker-critical": 0, "worker-default": 10, "worker-low": 10, "beat": 10}
+
+    spawned.clear()
+    monkeypatch.setenv("BROKERX_BACKGROUND_NICE", "0")
+    assert devstack.run() == 1
+    assert {nice for _, _, nice in spawned} == {0}
