@@ -392,20 +392,22 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
     state.version += 1
     if batch.last_price is not None:
         state.last_price = batch.last_price
-        Instrument.objects.filter(pk=instrument.pk).update(last_price=batch.last_price)
     state.save()
     from .market import market_record_trades  # 1-minute bars commit with their trades
 
     market_record_trades(symbol=batch.symbol, trades=[t for t, _, _, _ in batch.trades], version=state.version)
-    # Last: posting the entries locks the traders' cash and share accounts (portfolios_posting_apply) until
-    # commit, and each of their new orders waits for those rows (orders_place). Everything else is written by
-    # now, so the accounts stay locked only for these statements, the outbox's mark and the commit. The
-    # reports come after the entries: every writer locks accounts before report counters (cancels do too).
+    # Late: posting the entries locks the traders' cash and share accounts (portfolios_posting_apply) until
+    # commit, and each of their new orders waits for those rows (orders_place). The rest is written by now, so
+    # the accounts stay locked only for these last statements, the outbox's mark and the commit. The lock order
+    # is every writer's: accounts, then report counters (cancels too), then the instrument row, whose update
+    # a new order's foreign-key check waits for at its commit, holding its accounts.
     settlement.settle_batch(symbol=batch.symbol, fills=fills, releases=releases)
     for report, trade in zip(batch.reports, batch.report_trades, strict=True):
         if trade is not None:
             report.trade_id = trade.pk
     execution_reports_record(batch.reports, orders={o.pk: order_as_dict(o) for o in touched})
+    if batch.last_price is not None:
+        Instrument.objects.filter(pk=instrument.pk).update(last_price=batch.last_price)
 
 
 def _after_commit(symbol: str, book: engine.OrderBook, grid: engine.Grid, batch: Batch) -> None:

@@ -1,9 +1,10 @@
 """Writes of the orders context: place, replace, cancel, expire, and the saga's compensation."""
 import contextlib
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from outbox.services import EventDraft, outbox_emit, outbox_emit_many
@@ -28,6 +29,7 @@ from .models import (
 )
 from .selectors import instrument_get, order_as_dict
 
+logger = logging.getLogger(__name__)
 MONEY = Decimal("0.0001")
 
 
@@ -129,13 +131,8 @@ def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     params = [user.pk, instrument["id"], instrument["symbol"], request.client_order_id or None, request.side,
               request.type, request.time_in_force, request.qty, request.limit_price, request.stop_price,
               protection, reserve, asset, MATCHING_QUEUE, now]
-    # In autocommit the statement is its own transaction (one round trip); inside a caller's transaction a
-    # savepoint keeps a refusal from aborting it.
-    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with scope, connection.cursor() as cursor:
-            cursor.execute(PLACE_SQL, params)
-            created, order_id = cursor.fetchone()
+        created, order_id = _orders_place(params)
     except DatabaseError as exc:
         cause = exc.__cause__
         if getattr(getattr(cause, "diag", None), "sqlstate", None) != "BX001":
@@ -158,6 +155,33 @@ def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     kick_matching(instrument["symbol"])
     saga_started.inc()
     return order, True
+
+
+PLACE_ATTEMPTS = 3
+DEADLOCK_DETECTED = "40P01"
+
+
+def _orders_place(params: list) -> tuple[bool, int]:
+    """Run orders_place; in autocommit, again (up to PLACE_ATTEMPTS times) when Postgres broke a deadlock with it.
+
+    The statement is its own transaction there, so a deadlock victim wrote nothing and may simply run again (the
+    traders' account rows are hot: every order and every matching batch that settles them locks them). Inside a
+    caller's transaction a savepoint keeps a refusal from aborting it, and a deadlock goes to the caller, whose
+    own locks may be part of the cycle.
+    """
+    in_transaction = connection.in_atomic_block
+    attempt = 1
+    while True:
+        try:
+            with transaction.atomic() if in_transaction else contextlib.nullcontext(), connection.cursor() as cursor:
+                cursor.execute(PLACE_SQL, params)
+                return cursor.fetchone()
+        except OperationalError as exc:
+            sqlstate = getattr(getattr(exc.__cause__, "diag", None), "sqlstate", None)
+            if sqlstate != DEADLOCK_DETECTED or in_transaction or attempt == PLACE_ATTEMPTS:
+                raise
+            logger.warning("orders_place was a deadlock victim; running it again", extra={"attempt": attempt})
+            attempt += 1
 
 
 def kick_matching(symbol: str) -> None:

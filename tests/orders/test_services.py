@@ -1,10 +1,11 @@
 """Order placement, replace and cancel: pre-trade checks, reservations, versions and the event log."""
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from orders.errors import OrderNotOpen, OrderRejected, StaleOrderVersion
 from orders.models import Instrument, Order, OrderEvent
@@ -218,4 +219,53 @@ def test_twenty_concurrent_orders_exceeding_buying_power_accept_exactly_the_affo
     assert outcomes.count("accepted") == 7
     assert outcomes.count("insufficient_buying_power") == 13
     assert balance(trader, "cash_available") == Decimal("7035") - 7 * Decimal("1000.50")
+    assert_books_balanced()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_chosen_as_a_deadlock_victim_runs_again_and_is_placed(instrument, make_trader, caplog):
+    """Postgres breaks a lock cycle by aborting one of its transactions. Here a writer takes the trader's two cash
+    accounts against the ledger's order (none of ours does; the cycles seen under load went through rows locked
+    implicitly, by foreign-key checks at commit), so the order, which waits first, is the one aborted. It wrote
+    nothing, runs again once the writer is through, and is placed."""
+    from portfolios.models import LedgerAccount
+
+    trader = make_trader(cash="10000")
+    low, high = sorted(LedgerAccount.objects.filter(owner=trader, kind__in=["cash_available", "cash_reserved"])
+                       .values_list("pk", flat=True))
+    high_locked, writer_done = threading.Event(), []
+
+    def writer():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '10s'")  # the order's check, at 1 s, finds the cycle
+                cursor.execute("SELECT 1 FROM portfolios_ledgeraccount WHERE id = %s FOR NO KEY UPDATE", [high])
+                high_locked.set()
+                for _ in range(500):  # until the order holds the other account and waits for this one
+                    cursor.execute("SELECT pg_stat_clear_snapshot()")  # else the view is read once per transaction
+                    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                   "AND query LIKE %s", ["%orders_place%"])
+                    if cursor.fetchone()[0]:
+                        break
+                    time.sleep(0.01)
+                cursor.execute("SELECT 1 FROM portfolios_ledgeraccount WHERE id = %s FOR NO KEY UPDATE", [low])
+            writer_done.append(True)
+        except Exception as exc:
+            writer_done.append(repr(exc))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert high_locked.wait(timeout=30)
+        with caplog.at_level("WARNING", logger="orders.services"):
+            order, created = order_place(user=trader, request=limit(qty="10", price="100.00"))
+    finally:
+        thread.join(timeout=30)
+
+    assert created and writer_done == [True]
+    assert [r.getMessage() for r in caplog.records] == ["orders_place was a deadlock victim; running it again"]
+    assert Order.objects.filter(user=trader).count() == 1
+    assert balance(trader, "cash_reserved") == buy_reservation(Decimal("10"), Decimal("100.00"))
     assert_books_balanced()
