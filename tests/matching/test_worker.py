@@ -290,6 +290,37 @@ def test_a_batch_that_fails_half_way_leaves_nothing_and_is_replayed(instrument, 
     assert_books_balanced()
 
 
+def test_an_event_that_fails_after_another_succeeded_leaves_the_book_to_be_rebuilt(instrument, make_trader,
+                                                                                   monkeypatch):
+    """Replayed one by one, a failing event has already moved the in-memory book; the success committed before it
+    must not mark that book as matching the database (the next batch would trust a book holding a rolled-back
+    fill: here the sell would be gone and the buy would rest instead of filling)."""
+    seller = make_trader(shares={"ACME": "10"})
+    buyer = make_trader(cash="5000")
+    sell = place(seller, "sell", "10", "100.00")
+    buy = place(buyer, "buy", "10", "100.00")
+
+    import matching.services as svc
+
+    real = svc.execution_reports_record
+
+    def crash_on_fills(reports, **kwargs):
+        real(reports, **kwargs)
+        if any(r.exec_type == "trade" for r in reports):
+            raise RuntimeError("worker died")
+
+    monkeypatch.setattr(svc, "execution_reports_record", crash_on_fills)
+    match()  # the batch fails; one by one, the sell rests and commits, the buy fails after crossing it in the book
+    assert fresh(sell).status == "new" and fresh(sell).book_seq is not None and fresh(buy).saga_state == "created"
+
+    monkeypatch.setattr(svc, "execution_reports_record", real)
+    OutboxEvent.objects.filter(status="pending").update(available_at="2000-01-01T00:00:00Z")
+    match()
+    assert Trade.objects.count() == 1
+    assert fresh(buy).status == "filled" and fresh(sell).status == "filled"
+    assert_books_balanced()
+
+
 def test_execution_reports_are_numbered_per_user_without_gaps(instrument, make_trader):
     seller = make_trader(shares={"ACME": "10"})
     buyer = make_trader(cash="5000")
