@@ -315,6 +315,7 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
     order_ids = sorted({int(e.payload["order_id"]) for e in outbox_events})
     _load_orders(batch, order_ids)
 
+    replaced: set[int] = set()
     for event in outbox_events:
         order = batch.orders.get(int(event.payload["order_id"]))
         if order is None:
@@ -322,13 +323,17 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
         if event.topic == "order.canceled":
             book.cancel(order.pk)
         elif (event.topic == "order.replaced" and order.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
-              and order.saga_state != SagaState.CREATED):
+              and order.saga_state != SagaState.CREATED and order.pk not in replaced):
+            # The order as it is now stands for every replace of it in this batch: the book takes it once (a
+            # second time it could put back an order the first one had the book cancel).
+            replaced.add(order.pk)
             replace_events = book.replace(
                 order.pk, grid.to_lots(order.qty),
                 grid.to_ticks(order.limit_price) if order.limit_price is not None else None,
                 grid.to_ticks(order.stop_price) if order.stop_price is not None and not order.stop_triggered
                 else None)
-            if replace_events[0][0] == ev.REJECTED and order.book_seq is None:
+            if (replace_events[0][0] == ev.REJECTED and order.book_seq is None
+                    and replace_events[0][2] != engine.RejectReason.INVALID_REPLACE):  # missing, not refused
                 # A book rebuilt from the database does not hold an order whose replace lost its priority:
                 # it enters again now, at the back of the queue, with what it already filled.
                 _submit(batch, book, order, filled=order.cum_qty)

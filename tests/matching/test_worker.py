@@ -290,6 +290,32 @@ def test_a_batch_that_fails_half_way_leaves_nothing_and_is_replayed(instrument, 
     assert_books_balanced()
 
 
+def test_a_second_replace_in_a_batch_does_not_bring_back_an_order_the_book_canceled(instrument, make_trader,
+                                                                                    caplog):
+    """Every replace event of a batch applies the order as it is in the database now, so the book takes an order's
+    replace once. Taking it twice, a first replace that crossed the trader's own bid was canceled by self-trade
+    prevention, and the second found the order missing and put it back in the book (the bid had moved away
+    meanwhile): canceled in the database, live in the book, where a later buy filled it."""
+    maker = make_trader(cash="10000", shares={"ACME": "20"})
+    buyer = make_trader(cash="10000")
+    bid = place(maker, "buy", "10", "100.00")
+    ask = place(maker, "sell", "10", "102.00")
+    match()
+    order_replace(user=maker, order_id=ask.pk, version=fresh(ask).version, limit_price=Decimal("99.00"))
+    order_replace(user=maker, order_id=bid.pk, version=fresh(bid).version, limit_price=Decimal("98.00"))
+    order_replace(user=maker, order_id=ask.pk, version=fresh(ask).version, qty=Decimal("9"))
+    match()  # one batch: the ask crosses the maker's own bid (self-trade: canceled), then the bid moves down
+    assert (fresh(ask).status, fresh(ask).reason) == ("canceled", "self_trade")
+
+    buy = place(buyer, "buy", "5", "99.00")
+    with caplog.at_level("WARNING", logger="outbox.services"):
+        match()
+    assert not [r for r in caplog.records if r.name == "outbox.services"], "the batch failed and was replayed"
+    assert fresh(buy).status == "new" and Trade.objects.count() == 0
+    assert fresh(ask).status == "canceled" and fresh(ask).reserved_amount == 0
+    assert_books_balanced()
+
+
 def test_an_event_that_fails_after_another_succeeded_leaves_the_book_to_be_rebuilt(instrument, make_trader,
                                                                                    monkeypatch):
     """Replayed one by one, a failing event has already moved the in-memory book; the success committed before it
