@@ -161,7 +161,12 @@ def _quote(maker, instrument: Instrument, reference: Decimal, rng: random.Random
     # A quote within half a level of a wanted price stays (keeping its time priority); only quotes the reference
     # has moved away from are replaced. Re-quoting every level on every one-tick move cost the demo most of a core.
     tolerance = max(reference * LEVEL_STEP, instrument.tick_size) / 2
-    for side, wanted in ladder.items():
+    # The side moving away from the other goes first (bids when prices fall, asks when they rise): a new quote
+    # must not meet the maker's own old one on the other side (self-trade prevention would cancel it).
+    bids = [o.limit_price for o in resting if o.side == "buy"]
+    rising = bool(bids) and reference > max(bids) + max(reference * HALF_SPREAD, instrument.tick_size)
+    for side in ("sell", "buy") if rising else ("buy", "sell"):
+        wanted = ladder[side]
         stale = []
         for order in (o for o in resting if o.side == side):
             near = min(wanted, key=lambda price: abs(price - order.limit_price), default=None)

@@ -118,3 +118,26 @@ def test_the_beat_task_does_nothing_unless_the_simulator_is_on(instrument, setti
     settings.BROKERX_SIMULATOR = False
     assert task() == 0
     assert not Order.objects.exists()
+
+
+@pytest.mark.parametrize("jump", ["1.00", "-1.00"])
+def test_the_market_maker_requotes_a_jump_without_crossing_its_own_quotes(instrument, staff, jump):
+    """After a jump, the side moving away from the other is re-quoted first, so no new quote of the market maker
+    meets its own old ones (self-trade prevention would cancel it, and the book would lose that level)."""
+    demo.seed_demo(io.StringIO())
+    rng = random.Random(7)
+    with committed():
+        simulator_tick(rng=rng, symbols=["ACME"], volatility=Decimal("0"))
+    match_all()
+    instrument_reference_price_set(symbol="ACME", price=Decimal("100.00") + Decimal(jump))
+    with committed():
+        report = simulator_tick(rng=rng, symbols=["ACME"], volatility=Decimal("0"))
+    match_all()
+
+    assert report.replaced >= 4
+    maker = Order.objects.filter(user__email=MARKET_MAKER_EMAIL)
+    assert not maker.filter(reason="self_trade").exists()
+    bids = sorted(o.limit_price for o in maker.filter(side="buy", status__in=["new", "partially_filled"]))
+    asks = sorted(o.limit_price for o in maker.filter(side="sell", status__in=["new", "partially_filled"]))
+    assert bids and asks and bids[-1] < Decimal("100.00") + Decimal(jump) < asks[0]
+    assert_books_balanced()
