@@ -1,8 +1,15 @@
-"""Set-wise SQL helpers for batch writers: many rows in one statement with one array parameter per column."""
+"""Set-wise SQL helpers for batch writers (many rows in one statement with one array parameter per column), and
+the retry of a transaction Postgres aborted to break a deadlock."""
+import functools
+import logging
 import re
 
 import psycopg
-from django.db import connection
+from django.db import OperationalError, connection
+
+logger = logging.getLogger(__name__)
+DEADLOCK_DETECTED = "40P01"
+DEADLOCK_ATTEMPTS = 3
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*( ?\[\])?$")
 
@@ -39,3 +46,31 @@ def execute_bound(sql: str, params: list, *, fetch: bool = False) -> list:
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()] if fetch else []
+
+
+def retry_deadlocks(fn):
+    """Run `fn` again (up to DEADLOCK_ATTEMPTS times in all) when Postgres aborted it to break a deadlock.
+
+    For functions that are a whole transaction when called outside one (an `atomic` block or one statement in
+    autocommit): a deadlock victim's transaction wrote nothing, so it may simply run again once the other side
+    is through. Hot rows (traders' accounts, locked by every order and every settlement) make such cycles
+    possible under load however carefully the lock order is kept. Inside a caller's transaction the error goes
+    to the caller: its own locks may be part of the cycle, and only it can start over.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if connection.in_atomic_block:
+            return fn(*args, **kwargs)
+        attempt = 1
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except OperationalError as exc:
+                sqlstate = getattr(getattr(exc.__cause__, "diag", None), "sqlstate", None)
+                if sqlstate != DEADLOCK_DETECTED or attempt == DEADLOCK_ATTEMPTS:
+                    raise
+                logger.warning("deadlock victim; running it again", extra={"function": fn.__qualname__,
+                                                                            "attempt": attempt})
+                attempt += 1
+
+    return wrapper

@@ -1,12 +1,12 @@
 """Writes of the orders context: place, replace, cancel, expire, and the saga's compensation."""
 import contextlib
-import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import DatabaseError, OperationalError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from brokerx.db import retry_deadlocks
 from outbox.services import EventDraft, outbox_emit, outbox_emit_many
 from portfolios import services as ledger
 from portfolios.errors import InsufficientFunds
@@ -29,7 +29,6 @@ from .models import (
 )
 from .selectors import instrument_get, order_as_dict
 
-logger = logging.getLogger(__name__)
 MONEY = Decimal("0.0001")
 
 
@@ -157,31 +156,14 @@ def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     return order, True
 
 
-PLACE_ATTEMPTS = 3
-DEADLOCK_DETECTED = "40P01"
-
-
+@retry_deadlocks
 def _orders_place(params: list) -> tuple[bool, int]:
-    """Run orders_place; in autocommit, again (up to PLACE_ATTEMPTS times) when Postgres broke a deadlock with it.
-
-    The statement is its own transaction there, so a deadlock victim wrote nothing and may simply run again (the
-    traders' account rows are hot: every order and every matching batch that settles them locks them). Inside a
-    caller's transaction a savepoint keeps a refusal from aborting it, and a deadlock goes to the caller, whose
-    own locks may be part of the cycle.
-    """
-    in_transaction = connection.in_atomic_block
-    attempt = 1
-    while True:
-        try:
-            with transaction.atomic() if in_transaction else contextlib.nullcontext(), connection.cursor() as cursor:
-                cursor.execute(PLACE_SQL, params)
-                return cursor.fetchone()
-        except OperationalError as exc:
-            sqlstate = getattr(getattr(exc.__cause__, "diag", None), "sqlstate", None)
-            if sqlstate != DEADLOCK_DETECTED or in_transaction or attempt == PLACE_ATTEMPTS:
-                raise
-            logger.warning("orders_place was a deadlock victim; running it again", extra={"attempt": attempt})
-            attempt += 1
+    """Run orders_place: in autocommit it is its own transaction (run again if Postgres picks it to break a
+    deadlock); inside a caller's transaction a savepoint keeps a refusal from aborting it."""
+    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with scope, connection.cursor() as cursor:
+        cursor.execute(PLACE_SQL, params)
+        return cursor.fetchone()
 
 
 def kick_matching(symbol: str) -> None:
@@ -214,6 +196,7 @@ def _locked_open_order(*, user, order_id: int, version: int | None) -> Order:
     return order
 
 
+@retry_deadlocks
 def order_cancel(*, user, order_id: int, version: int | None, reason: str = "user") -> Order:
     """Cancel the unfilled part and release exactly its reservation."""
     with transaction.atomic():
@@ -234,6 +217,7 @@ def _close(order: Order, *, status: str, reason: str, event_type: str) -> None:
     _emit_to_matching(order, "order.canceled")
 
 
+@retry_deadlocks
 def order_replace(*, user, order_id: int, version: int | None, qty: Decimal | None = None,
                   limit_price: Decimal | None = None, stop_price: Decimal | None = None,
                   time_in_force: str | None = None) -> Order:

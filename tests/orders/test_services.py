@@ -1,4 +1,5 @@
 """Order placement, replace and cancel: pre-trade checks, reservations, versions and the event log."""
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -222,36 +223,35 @@ def test_twenty_concurrent_orders_exceeding_buying_power_accept_exactly_the_affo
     assert_books_balanced()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_order_chosen_as_a_deadlock_victim_runs_again_and_is_placed(instrument, make_trader, caplog):
-    """Postgres breaks a lock cycle by aborting one of its transactions. Here a writer takes the trader's two cash
-    accounts against the ledger's order (none of ours does; the cycles seen under load went through rows locked
-    implicitly, by foreign-key checks at commit), so the order, which waits first, is the one aborted. It wrote
-    nothing, runs again once the writer is through, and is placed."""
+@contextlib.contextmanager
+def accounts_taken_out_of_order(trader, waiting_query: str):
+    """A writer taking the trader's two cash accounts against the ledger's order (none of ours does; the cycles
+    seen under load went through rows locked implicitly, by foreign-key checks at commit): it takes the higher
+    id, waits until a statement matching `waiting_query` waits for it (holding the lower id), then asks for the
+    lower id. Postgres breaks the cycle by aborting the statement that waited first: the code under test."""
     from portfolios.models import LedgerAccount
 
-    trader = make_trader(cash="10000")
     low, high = sorted(LedgerAccount.objects.filter(owner=trader, kind__in=["cash_available", "cash_reserved"])
                        .values_list("pk", flat=True))
-    high_locked, writer_done = threading.Event(), []
+    high_locked, outcome = threading.Event(), []
 
     def writer():
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL deadlock_timeout = '10s'")  # the order's check, at 1 s, finds the cycle
+                cursor.execute("SET LOCAL deadlock_timeout = '10s'")  # the other side's check, at 1 s, finds the cycle
                 cursor.execute("SELECT 1 FROM portfolios_ledgeraccount WHERE id = %s FOR NO KEY UPDATE", [high])
                 high_locked.set()
-                for _ in range(500):  # until the order holds the other account and waits for this one
+                for _ in range(500):
                     cursor.execute("SELECT pg_stat_clear_snapshot()")  # else the view is read once per transaction
                     cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                   "AND query LIKE %s", ["%orders_place%"])
+                                   "AND query LIKE %s", [waiting_query])
                     if cursor.fetchone()[0]:
                         break
                     time.sleep(0.01)
                 cursor.execute("SELECT 1 FROM portfolios_ledgeraccount WHERE id = %s FOR NO KEY UPDATE", [low])
-            writer_done.append(True)
+            outcome.append("done")
         except Exception as exc:
-            writer_done.append(repr(exc))
+            outcome.append(repr(exc))
         finally:
             connection.close()
 
@@ -259,13 +259,36 @@ def test_an_order_chosen_as_a_deadlock_victim_runs_again_and_is_placed(instrumen
     thread.start()
     try:
         assert high_locked.wait(timeout=30)
-        with caplog.at_level("WARNING", logger="orders.services"):
-            order, created = order_place(user=trader, request=limit(qty="10", price="100.00"))
+        yield
     finally:
         thread.join(timeout=30)
+    assert outcome == ["done"]
 
-    assert created and writer_done == [True]
-    assert [r.getMessage() for r in caplog.records] == ["orders_place was a deadlock victim; running it again"]
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_chosen_as_a_deadlock_victim_runs_again_and_is_placed(instrument, make_trader, caplog):
+    trader = make_trader(cash="10000")
+    with caplog.at_level("WARNING", logger="brokerx.db"), accounts_taken_out_of_order(trader, "%orders_place%"):
+        order, created = order_place(user=trader, request=limit(qty="10", price="100.00"))
+
+    assert created
+    assert [(r.getMessage(), r.function) for r in caplog.records] == [("deadlock victim; running it again",
+                                                                       "_orders_place")]
     assert Order.objects.filter(user=trader).count() == 1
     assert balance(trader, "cash_reserved") == buy_reservation(Decimal("10"), Decimal("100.00"))
+    assert_books_balanced()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancel_chosen_as_a_deadlock_victim_runs_again_and_releases_once(instrument, make_trader, caplog):
+    trader = make_trader(cash="10000")
+    order, _ = order_place(user=trader, request=limit(qty="10", price="100.00"))
+    with caplog.at_level("WARNING", logger="brokerx.db"), accounts_taken_out_of_order(trader, "%ledgeraccount%"):
+        canceled = order_cancel(user=trader, order_id=order.pk, version=order.version)
+
+    assert canceled.status == "canceled" and canceled.version == order.version + 1
+    assert [(r.getMessage(), r.function) for r in caplog.records] == [("deadlock victim; running it again",
+                                                                       "order_cancel")]
+    assert balance(trader, "cash_reserved") == 0 and balance(trader, "cash_available") == Decimal("10000")
+    assert OrderEvent.objects.filter(order=order, type="canceled").count() == 1
     assert_books_balanced()
