@@ -48,11 +48,10 @@ class Release:
     cash: bool
 
 
-_ACCOUNTS_LOOKUP_SQL = """
-SELECT a.id, a.owner_id, a.kind, a.asset FROM portfolios_ledgeraccount a
-  JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS t(o, k, s)
-    ON a.owner_id = t.o AND a.kind = t.k AND a.asset = t.s
-"""
+def _key_arrays(keys) -> list[list]:
+    """(owner, kind, asset) keys as three parallel arrays, in key order, for unnest()."""
+    owners, kinds, assets = zip(*sorted(keys), strict=True)
+    return [list(owners), list(kinds), list(assets)]
 
 
 def _open_and_lookup(keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, str], int]:
@@ -61,25 +60,26 @@ def _open_and_lookup(keys: set[tuple[int, str, str]]) -> dict[tuple[int, str, st
     Looked up first, and only the missing ones inserted: an INSERT ... ON CONFLICT over an existing account
     waits for any transaction updating that account's balance (a trader's order in flight) to end.
     """
-    def lookup(wanted) -> dict[tuple[int, str, str], int]:
-        owners, kinds, assets = zip(*sorted(wanted), strict=True)
-        cursor.execute(_ACCOUNTS_LOOKUP_SQL, [list(owners), list(kinds), list(assets)])
-        return {(owner, kind, asset): account_id for account_id, owner, kind, asset in cursor.fetchall()}
-
     if not keys:
         return {}
+    lookup = """
+        SELECT a.id, a.owner_id, a.kind, a.asset FROM portfolios_ledgeraccount a
+          JOIN unnest(%s::bigint[], %s::text[], %s::text[]) AS t(o, k, s)
+            ON a.owner_id = t.o AND a.kind = t.k AND a.asset = t.s
+        """
     with connection.cursor() as cursor:
-        found = lookup(keys)
+        cursor.execute(lookup, _key_arrays(keys))
+        found = {(owner, kind, asset): account_id for account_id, owner, kind, asset in cursor.fetchall()}
         missing = keys - found.keys()
         if missing:
-            owners, kinds, assets = zip(*sorted(missing), strict=True)
             cursor.execute(
                 """
                 INSERT INTO portfolios_ledgeraccount (owner_id, kind, asset, balance, may_go_negative, created_at)
                 SELECT o, k, a, 0, false, now() FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS t(o, k, a)
                 ON CONFLICT DO NOTHING
-                """, [list(owners), list(kinds), list(assets)])
-            found.update(lookup(missing))
+                """, _key_arrays(missing))
+            cursor.execute(lookup, _key_arrays(missing))
+            found.update({(owner, kind, asset): account_id for account_id, owner, kind, asset in cursor.fetchall()})
         return found
 
 
