@@ -12,6 +12,11 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+def request_id_from(incoming: str) -> str:
+    """A well-formed incoming request id (from the proxy), else a new one."""
+    return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
 def current_request_id() -> str | None:
     return request_id_var.get()
 
@@ -27,8 +32,7 @@ class RequestIdMiddleware(SyncAndAsyncMiddleware):
 
     def before(self, request):
         # From META directly: request.headers would build a dict of every header for this one lookup.
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id_from(request.META.get("HTTP_X_REQUEST_ID", ""))
         return request_id_var.set(request.request_id)
 
     def finish(self, state) -> None:

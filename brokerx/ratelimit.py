@@ -57,14 +57,14 @@ def parse_rate(rate: str) -> Rate:
     return Rate(limit=int(count), window=int(multiplier or 1) * _UNITS[unit])
 
 
-def _redis_key(key: str) -> str:
+def redis_key(key: str) -> str:
     # The cache's own prefix keeps these keys inside this deployment's (and test run's) namespace.
     return cache.make_key(f"rl:{key}")
 
 
 # KEYS[1] counter; ARGV[1] cost, ARGV[2] window in seconds -> {count, seconds left}. One command per hit (a
 # MULTI pipeline of three commands cost the web process several times the CPU to pack and parse).
-_HIT = Script(None, b"""
+HIT_LUA = b"""
 local count = redis.call('INCRBY', KEYS[1], ARGV[1])
 local ttl = redis.call('TTL', KEYS[1])
 if ttl < 0 then
@@ -72,28 +72,34 @@ if ttl < 0 then
   ttl = tonumber(ARGV[2])
 end
 return {count, ttl}
-""")
+"""
+_HIT = Script(None, HIT_LUA)
 
 
 def hit(key: str, rate: Rate, *, cost: int = 1) -> Usage:
     """Count `cost` against `key` and say whether the caller is still within `rate`."""
-    count, ttl = _HIT(keys=[_redis_key(key)], args=[cost, rate.window], client=get_redis_connection("default"))
+    count, ttl = _HIT(keys=[redis_key(key)], args=[cost, rate.window], client=get_redis_connection("default"))
+    return usage_of(count, ttl, rate)
+
+
+def usage_of(count: int, ttl: int, rate: Rate) -> Usage:
+    """The Usage for HIT_LUA's reply (callers running the script themselves, e.g. on an asyncio client)."""
     reset_in = ttl if ttl > 0 else rate.window
     return Usage(allowed=count <= rate.limit, limit=rate.limit, remaining=max(0, rate.limit - count), reset_in=reset_in)
 
 
 def peek(key: str) -> tuple[int, int]:
     """(count, seconds left) of `key` without counting a hit; (0, 0) when no window is open."""
-    redis_key = _redis_key(key)
+    counter = redis_key(key)
     pipe = get_redis_connection("default").pipeline(transaction=False)
-    pipe.get(redis_key)
-    pipe.ttl(redis_key)
+    pipe.get(counter)
+    pipe.ttl(counter)
     value, ttl = pipe.execute()
     return (int(value or 0), max(0, ttl or 0))
 
 
 def reset(key: str) -> None:
-    get_redis_connection("default").delete(_redis_key(key))
+    get_redis_connection("default").delete(redis_key(key))
 
 
 def client_ip(request: HttpRequest) -> str:

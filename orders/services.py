@@ -95,18 +95,98 @@ def _reservation_price(instrument: dict, request: OrderRequest) -> Decimal:
 
 def order_check(*, request: OrderRequest) -> tuple[dict, Decimal]:
     """Every pre-trade check that needs no lock; returns the instrument and the protection/reservation price."""
-    instrument = checks.check_instrument_tradable(instrument_get(request.symbol), request.symbol)
-    checks.check_order_shape(type=request.type, time_in_force=request.time_in_force,
-                             limit_price=request.limit_price, stop_price=request.stop_price)
-    prices = [p for p in (request.limit_price, request.stop_price) if p is not None]
-    checks.check_grid(instrument, qty=request.qty, prices=prices)
-    checks.check_price_band(instrument, prices)
-    price = _reservation_price(instrument, request)
-    checks.check_notional(instrument, request.qty * price)
+    return order_check_against(instrument_get(request.symbol), request=request)
+
+
+def order_check_against(instrument: dict | None, *, request: OrderRequest) -> tuple[dict, Decimal]:
+    """`order_check` with the instrument already read (None: unknown symbol)."""
+    try:
+        instrument = checks.check_instrument_tradable(instrument, request.symbol)
+        checks.check_order_shape(type=request.type, time_in_force=request.time_in_force,
+                                 limit_price=request.limit_price, stop_price=request.stop_price)
+        prices = [p for p in (request.limit_price, request.stop_price) if p is not None]
+        checks.check_grid(instrument, qty=request.qty, prices=prices)
+        checks.check_price_band(instrument, prices)
+        price = _reservation_price(instrument, request)
+        checks.check_notional(instrument, request.qty * price)
+    except OrderRejected as exc:
+        orders_rejected.labels(exc.code).inc()
+        raise
     return instrument, price
 
 
 PLACE_SQL = "SELECT created, order_id FROM orders_place(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What orders_place is asked to write for one checked request (its parameters, and the order they make)."""
+
+    user_id: int
+    request: OrderRequest
+    instrument: dict
+    protection: Decimal | None
+    reserve: Decimal
+    asset: str
+    now: object
+
+    @classmethod
+    def of(cls, *, user_id: int, request: OrderRequest, instrument: dict, price: Decimal) -> "Placement":
+        protection = price if request.type in (OrderType.MARKET, OrderType.STOP) else None
+        if request.side == Side.BUY:
+            reserve, asset = buy_reservation(request.qty, price), ledger.ledger_currency()
+        else:
+            reserve, asset = request.qty, instrument["symbol"]
+        return cls(user_id=user_id, request=request, instrument=instrument, protection=protection, reserve=reserve,
+                   asset=asset, now=timezone.now())
+
+    def params(self) -> list:
+        r = self.request
+        return [self.user_id, self.instrument["id"], self.instrument["symbol"], r.client_order_id or None, r.side,
+                r.type, r.time_in_force, r.qty, r.limit_price, r.stop_price, self.protection, self.reserve,
+                self.asset, MATCHING_QUEUE, self.now]
+
+    def refusal(self, exc: Exception) -> OrderRejected | None:
+        """The rejection for orders_place's short-of-cash-or-shares error (SQLSTATE BX001); None for others."""
+        if getattr(getattr(exc, "diag", None), "sqlstate", None) != "BX001":
+            return None
+        buy = self.request.side == Side.BUY
+        code = "insufficient_buying_power" if buy else "insufficient_shares"
+        orders_rejected.labels(code).inc()
+        message = ("Not enough buying power for this order." if buy
+                   else "Not enough unreserved shares to sell (no short selling).")
+        return OrderRejected(message, code=code, details={"available": exc.diag.message_detail,
+                                                          "required": str(self.reserve)})
+
+    def order(self, order_id: int, *, user=None) -> Order:
+        """The order orders_place created, as its row now reads (without reading it back: amounts at the
+        columns' scale, so the ACK and a later GET print them alike)."""
+        r, now = self.request, self.now
+
+        def column(value: Decimal | None) -> Decimal | None:
+            return None if value is None else value.quantize(MONEY)
+
+        order = Order(
+            id=order_id, user_id=self.user_id, instrument_id=self.instrument["id"], symbol=self.instrument["symbol"],
+            client_order_id=r.client_order_id or str(order_id), side=r.side, type=r.type,
+            time_in_force=r.time_in_force, qty=column(r.qty), leaves_qty=column(r.qty), cum_qty=column(Decimal(0)),
+            limit_price=column(r.limit_price), stop_price=column(r.stop_price),
+            protection_price=column(self.protection), reserved_amount=column(self.reserve),
+            fees_paid=column(Decimal(0)), version=1, status=OrderStatus.NEW,
+            saga_state=SagaState.CREATED, reason="", created_at=now, updated_at=now)
+        if user is not None:
+            order.user = user
+        return order
+
+    def submitted(self, *, committed: bool = False) -> None:
+        """Wake the symbol's matching worker once the order is committed (now, if it already is); count the saga."""
+        if committed:
+            from outbox.services import kick_now
+
+            kick_now(MATCHING_QUEUE, self.instrument["symbol"])
+        else:
+            kick_matching(self.instrument["symbol"])
+        saga_started.inc()
 
 
 def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
@@ -115,45 +195,21 @@ def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     Returns (order, created). A repeated client_order_id returns the existing order, unchanged.
     The database part is the SQL function orders_place (migration orders/0003): replay check, lock and
     check of available cash or shares, order row, reservation entry, `accepted` event, outbox event.
+    The order gateway (orders/api/gateway.py) runs the same steps on an asyncio connection.
     """
+    instrument, price = order_check(request=request)
+    placement = Placement.of(user_id=user.pk, request=request, instrument=instrument, price=price)
     try:
-        instrument, price = order_check(request=request)
-    except OrderRejected as exc:
-        orders_rejected.labels(exc.code).inc()
-        raise
-    protection = price if request.type in (OrderType.MARKET, OrderType.STOP) else None
-    if request.side == Side.BUY:
-        reserve, asset = buy_reservation(request.qty, price), ledger.ledger_currency()
-    else:
-        reserve, asset = request.qty, instrument["symbol"]
-    now = timezone.now()
-    params = [user.pk, instrument["id"], instrument["symbol"], request.client_order_id or None, request.side,
-              request.type, request.time_in_force, request.qty, request.limit_price, request.stop_price,
-              protection, reserve, asset, MATCHING_QUEUE, now]
-    try:
-        created, order_id = _orders_place(params)
+        created, order_id = _orders_place(placement.params())
     except DatabaseError as exc:
-        cause = exc.__cause__
-        if getattr(getattr(cause, "diag", None), "sqlstate", None) != "BX001":
+        refusal = placement.refusal(exc.__cause__)
+        if refusal is None:
             raise
-        code = "insufficient_buying_power" if request.side == Side.BUY else "insufficient_shares"
-        orders_rejected.labels(code).inc()
-        message = ("Not enough buying power for this order." if request.side == Side.BUY
-                   else "Not enough unreserved shares to sell (no short selling).")
-        raise OrderRejected(message, code=code, details={"available": cause.diag.message_detail,
-                                                         "required": str(reserve)}) from exc
+        raise refusal from exc
     if not created:
         return Order.objects.get(pk=order_id), False
-    order = Order(
-        id=order_id, user=user, instrument_id=instrument["id"], symbol=instrument["symbol"],
-        client_order_id=request.client_order_id or str(order_id), side=request.side, type=request.type,
-        time_in_force=request.time_in_force, qty=request.qty, leaves_qty=request.qty, cum_qty=Decimal("0"),
-        limit_price=request.limit_price, stop_price=request.stop_price, protection_price=protection,
-        reserved_amount=reserve, fees_paid=Decimal("0"), version=1, status=OrderStatus.NEW,
-        saga_state=SagaState.CREATED, reason="", created_at=now, updated_at=now)
-    kick_matching(instrument["symbol"])
-    saga_started.inc()
-    return order, True
+    placement.submitted()
+    return placement.order(order_id, user=user), True
 
 
 @retry_deadlocks

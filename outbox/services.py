@@ -93,6 +93,11 @@ class _Kicker:
 _kicker = _Kicker()
 
 
+def kick_now(queue: str, partition_key: str) -> None:
+    """Ask a worker to drain (queue, partition) for events already committed (no I/O on the caller's path)."""
+    _kicker.request(queue, partition_key)
+
+
 def _kick_after_commit(queue: str, partition_key: str) -> None:
     """Ask a worker to drain (queue, partition) once this transaction commits; once per transaction."""
     marker = ("outbox-kick", queue, partition_key)
@@ -100,7 +105,7 @@ def _kick_after_commit(queue: str, partition_key: str) -> None:
         return
 
     def kick() -> None:
-        _kicker.request(queue, partition_key)
+        kick_now(queue, partition_key)
 
     kick._bx_marker = marker
     transaction.on_commit(kick)

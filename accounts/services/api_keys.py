@@ -79,9 +79,8 @@ _last_touched: dict[int, float] = {}
 
 
 def _touch_last_used(api_key: ApiKey) -> None:
-    now = time.monotonic()
-    if now - _last_touched.get(api_key.pk, -LAST_USED_RESOLUTION_SECONDS) >= LAST_USED_RESOLUTION_SECONDS:
-        _last_touched[api_key.pk] = now
+    if api_key_last_used_due(api_key):
+        _last_touched[api_key.pk] = time.monotonic()
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
 
 
@@ -91,7 +90,13 @@ def api_key_authenticate(*, key_id: str, secret: str) -> tuple[User, ApiKey]:
     the WebSocket middleware and the Alpaca-compatible surface (APCA-API-KEY-ID / APCA-API-SECRET-KEY)."""
     if not key_id or not secret or len(key_id) > 32 or len(secret) > 128:
         raise ApiKeyInvalid()
-    loaded = _load(key_id)
+    user, api_key = api_key_verify(_load(key_id), key_id=key_id, secret=secret)
+    _touch_last_used(api_key)
+    return user, api_key
+
+
+def api_key_verify(loaded: tuple[ApiKey, User] | None, *, key_id: str, secret: str) -> tuple[User, ApiKey]:
+    """The checks of `api_key_authenticate` on an already loaded (key, owner) pair (None: unknown id)."""
     if loaded is None:
         _secret_hash(key_id, secret)  # same work either way
         raise ApiKeyInvalid()
@@ -102,5 +107,15 @@ def api_key_authenticate(*, key_id: str, secret: str) -> tuple[User, ApiKey]:
         raise AccountInactive()
     if user.locked_at is not None:
         raise AccountLocked()
-    _touch_last_used(api_key)
     return user, api_key
+
+
+def api_key_secret_matches(api_key: ApiKey, secret: str) -> bool:
+    """Whether `secret` is this key's secret (revocation and the owner are `api_key_verify`'s to check)."""
+    return hmac.compare_digest(_secret_hash(api_key.key_id, secret), api_key.secret_hash)
+
+
+def api_key_last_used_due(api_key: ApiKey) -> bool:
+    """Whether this process would write the key's last_used_at on its next use."""
+    last = _last_touched.get(api_key.pk, -LAST_USED_RESOLUTION_SECONDS)
+    return time.monotonic() - last >= LAST_USED_RESOLUTION_SECONDS

@@ -34,7 +34,7 @@ def _pair(refresh: RefreshToken) -> dict:
     }
 
 
-def _check_user_may_sign_in(user: User) -> None:
+def check_user_may_sign_in(user: User) -> None:
     if not user.is_active:
         raise AccountInactive()
     if user.locked_at is not None:
@@ -95,7 +95,7 @@ def token_refresh(*, refresh: str) -> dict:
             error = TokenReused()
         else:
             try:
-                _check_user_may_sign_in(family.user)
+                check_user_may_sign_in(family.user)
             except (AccountInactive, AccountLocked) as exc:
                 revoke_locked_family(family, reason="account_unavailable")
                 error = exc
@@ -127,13 +127,7 @@ def token_family_revoke(*, refresh: str, user: User | None = None) -> None:
 def access_token_authenticate(*, token: str) -> tuple[User, AccessToken]:
     """The user an access token speaks for. Signature (HS256 only), expiry, type and family are checked;
     the user comes from the Redis-backed cache: no database query on the hot path."""
-    try:
-        access = AccessToken(token)
-    except TokenError as exc:
-        raise TokenInvalid() from exc
-    user_id, family_id = access.get(jwt_settings.USER_ID_CLAIM), access.get(FAMILY_CLAIM)
-    if user_id is None or family_id is None:
-        raise TokenInvalid()
+    access, user_id, family_id = access_token_parse(token)
     # One Redis round trip for both the revocation flag and the cached user.
     fam_key, user_key = family_revoked_cache_key(str(family_id)), user_cache_key(user_id)
     cached = cache.get_many([fam_key, user_key])
@@ -142,5 +136,18 @@ def access_token_authenticate(*, token: str) -> tuple[User, AccessToken]:
     user = cached.get(user_key) or user_get_for_auth(user_id=user_id)
     if user is None:
         raise TokenInvalid()
-    _check_user_may_sign_in(user)
+    check_user_may_sign_in(user)
     return user, access
+
+
+def access_token_parse(token: str) -> tuple[AccessToken, object, object]:
+    """(token, user id, family id) of a well-formed, signed, unexpired access token; raises TokenInvalid.
+    The rest of `access_token_authenticate` (revoked family, the user) needs Redis."""
+    try:
+        access = AccessToken(token)
+    except TokenError as exc:
+        raise TokenInvalid() from exc
+    user_id, family_id = access.get(jwt_settings.USER_ID_CLAIM), access.get(FAMILY_CLAIM)
+    if user_id is None or family_id is None:
+        raise TokenInvalid()
+    return access, user_id, family_id

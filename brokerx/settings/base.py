@@ -113,6 +113,10 @@ else:
     # Without the pool (e.g. behind PgBouncer): persistent connections per thread, checked before reuse.
     DATABASES["default"]["CONN_MAX_AGE"] = int(env("CONN_MAX_AGE", "60"))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Token and API-key order entry is answered on each web process's event loop, with its own few connections
+# (orders/api/gateway.py; ADR 007). Off: every request goes through Django's thread pool.
+ORDER_GATEWAY = env_bool("ORDER_GATEWAY", True)
+ORDER_GATEWAY_DB_CONNECTIONS = int(env("ORDER_GATEWAY_DB_CONNECTIONS", "4"))
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise RuntimeError("BrokerX supports PostgreSQL only; DATABASE_URL must be a postgres:// URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

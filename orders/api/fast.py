@@ -32,8 +32,17 @@ _FIELDS = frozenset({"symbol", "side", "type", "time_in_force", "qty", "limit_pr
 ORDER_RATE_SCOPE = "orders"
 
 
-def _error(status: int, code: str, message: str, details: dict | None = None, headers: dict | None = None):
-    return JsonResponse(error_body(code, message, details), status=status, headers=headers)
+Reply = tuple[int, dict, dict]  # status, JSON body, headers: what both accept paths answer
+
+
+def error_reply(status: int, code: str, message: str, details: dict | None = None,
+                headers: dict | None = None) -> Reply:
+    return status, error_body(code, message, details), headers or {}
+
+
+def _json(reply: Reply) -> JsonResponse:
+    status, body, headers = reply
+    return JsonResponse(body, status=status, headers=headers)
 
 
 def _decimal(value, name: str, errors: dict, *, required: bool) -> Decimal | None:
@@ -103,6 +112,52 @@ def wants_fast_path(request: HttpRequest) -> bool:
     return request.method == "POST" and scheme in ("bearer", "apikey") and "HTTP_IDEMPOTENCY_KEY" not in request.META
 
 
+def user_refusal(user, api_key) -> Reply | None:
+    """Why this authenticated caller may not place orders, if it may not."""
+    if not user.is_active or user.locked_at is not None:
+        return error_reply(403, "account_locked", "This account is locked or inactive.")
+    if user.email_verified_at is None:
+        return error_reply(403, "email_not_verified", "Verify your e-mail address before trading.")
+    if api_key is not None and not api_key.allows_trading():
+        return error_reply(403, "insufficient_scope",
+                           "This API key is read-only; writes need a key with the 'trade' scope.")
+    return None
+
+
+def order_rate():
+    return parse_rate(settings.RATE_LIMITS.get(ORDER_RATE_SCOPE, "50/s"))
+
+
+def order_rate_key(user_id: int) -> str:
+    return f"{ORDER_RATE_SCOPE}:u{user_id}"
+
+
+def rate_limit_headers(usage) -> dict:
+    return {"X-RateLimit-Limit": str(usage.limit), "X-RateLimit-Remaining": str(usage.remaining)}
+
+
+def rate_limit_refusal(usage, headers: dict) -> Reply | None:
+    if usage.allowed:
+        return None
+    return error_reply(429, "rate_limited", f"Rate limit exceeded: {usage.limit} orders per window.",
+                       {"retry_after": usage.reset_in, "limit": usage.limit, "scope": ORDER_RATE_SCOPE},
+                       {"Retry-After": str(usage.reset_in), **headers})
+
+
+def read_order(raw: bytes, headers: dict) -> tuple[services.OrderRequest | None, Reply | None]:
+    """The order request in a JSON body, or the 400 that says what is wrong with it."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None, error_reply(400, "malformed_request", "The body is not valid JSON.", headers=headers)
+    if not isinstance(body, dict):
+        return None, error_reply(400, "malformed_request", "The body must be a JSON object.", headers=headers)
+    order_request, errors = parse_order(body)
+    if errors:
+        return None, error_reply(400, "validation_error", "The request has invalid fields.", errors, headers)
+    return order_request, None
+
+
 def order_create(request: HttpRequest):
     from rest_framework.exceptions import APIException
 
@@ -110,36 +165,23 @@ def order_create(request: HttpRequest):
         user, api_key = _authenticate(request)
     except APIException as exc:
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else "authentication_failed"
-        return _error(exc.status_code, getattr(exc, "code", None) or code, str(exc.detail),
-                      getattr(exc, "details", None), {"WWW-Authenticate": 'Bearer realm="api"'})
-    if not user.is_active or user.locked_at is not None:
-        return _error(403, "account_locked", "This account is locked or inactive.")
-    if user.email_verified_at is None:
-        return _error(403, "email_not_verified", "Verify your e-mail address before trading.")
-    if api_key is not None and not api_key.allows_trading():
-        return _error(403, "insufficient_scope", "This API key is read-only; writes need a key with the 'trade' scope.")
-
-    rate = parse_rate(settings.RATE_LIMITS.get(ORDER_RATE_SCOPE, "50/s"))
-    usage = hit(f"{ORDER_RATE_SCOPE}:u{user.pk}", rate)
-    limit_headers = {"X-RateLimit-Limit": str(usage.limit), "X-RateLimit-Remaining": str(usage.remaining)}
-    if not usage.allowed:
-        return _error(429, "rate_limited", f"Rate limit exceeded: {usage.limit} orders per window.",
-                      {"retry_after": usage.reset_in, "limit": usage.limit, "scope": ORDER_RATE_SCOPE},
-                      {"Retry-After": str(usage.reset_in), **limit_headers})
-
-    try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "malformed_request", "The body is not valid JSON.", headers=limit_headers)
-    if not isinstance(body, dict):
-        return _error(400, "malformed_request", "The body must be a JSON object.", headers=limit_headers)
-    order_request, errors = parse_order(body)
-    if errors:
-        return _error(400, "validation_error", "The request has invalid fields.", errors, limit_headers)
+        return _json(error_reply(exc.status_code, getattr(exc, "code", None) or code, str(exc.detail),
+                                 getattr(exc, "details", None), {"WWW-Authenticate": 'Bearer realm="api"'}))
+    refusal = user_refusal(user, api_key)
+    if refusal is not None:
+        return _json(refusal)
+    usage = hit(order_rate_key(user.pk), order_rate())
+    limit_headers = rate_limit_headers(usage)
+    refusal = rate_limit_refusal(usage, limit_headers)
+    if refusal is not None:
+        return _json(refusal)
+    order_request, refusal = read_order(request.body, limit_headers)
+    if refusal is not None:
+        return _json(refusal)
     try:
         order, created = services.order_place(user=user, request=order_request)
     except OrderError as exc:
-        return _error(exc.http_status, exc.code, exc.message, exc.details, limit_headers)
+        return _json(error_reply(exc.http_status, exc.code, exc.message, exc.details, limit_headers))
     return JsonResponse(order_as_dict(order), status=201 if created else 200, headers=limit_headers)
 
 

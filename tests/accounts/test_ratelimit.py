@@ -60,7 +60,7 @@ def test_a_window_ends_by_itself_and_the_next_hit_opens_a_new_one():
 def test_a_counter_left_without_expiry_gets_one():
     from django_redis import get_redis_connection
 
-    redis_key = ratelimit._redis_key("stale")
+    redis_key = ratelimit.redis_key("stale")
     get_redis_connection("default").set(redis_key, 5)  # no TTL: would otherwise block the key forever
     usage = ratelimit.hit("stale", ratelimit.Rate(10, 30))
     assert usage.remaining == 4 and 0 < usage.reset_in <= 30
