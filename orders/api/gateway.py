@@ -8,6 +8,11 @@ interpreter back from the other threads. Here one coroutine does the same work w
 credentials and the rate-limit hit in one Redis round trip (two for a key this process has not verified yet),
 the checks in Python, `orders_place` on an asyncio Postgres connection, the ACK.
 
+It is off unless `ORDER_GATEWAY` is set (ADR 007). With the web processes alone on the cores it costs ~30% less
+web CPU per order and accepts ~25% more orders/s than the thread pool; on one 2-core box shared with Postgres
+and the workers it measured slower (the event loop's one thread queues every request behind the others' CPU
+work while the workers take the cores it frees), so `make run` keeps the thread pool.
+
 It answers only what it can answer alone; everything else goes on to Django unchanged (body included), whose
 lean path (`orders/api/fast.py`) answers with the same shapes and steps:
 - credentials not in the cache (a key or user not read in the last minute), failing or malformed credentials,
