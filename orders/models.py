@@ -102,7 +102,9 @@ class SagaState(models.TextChoices):
 
 class Order(models.Model):
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    # Indexed by order_user_recent_idx (user, -id) and the others that lead with the user: no index of its own.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders",
+                             db_index=False)
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
     symbol = models.CharField(max_length=16)  # denormalised: the matching partition key
     client_order_id = models.CharField(max_length=64)
@@ -169,7 +171,7 @@ class OrderEvent(models.Model):
     """Append-only log of an order's life; replaying it rebuilds the order's state (see orders.selectors)."""
 
     id = models.BigAutoField(primary_key=True)
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events", db_index=False)  # (order, id)
     type = models.CharField(max_length=16, choices=OrderEventType.choices)
     # The order's state after the event (status, quantities, prices, version) plus what the event itself says.
     data = models.JSONField(default=dict)

@@ -34,8 +34,9 @@ class LedgerAccount(models.Model):
     CLIENT_SECURITIES_KINDS = (Kind.SECURITIES_AVAILABLE, Kind.SECURITIES_RESERVED)
     HOUSE_KINDS = (Kind.HOUSE_CLEARING, Kind.HOUSE_FEES, Kind.HOUSE_GATEWAY)
 
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
+    owner = models.ForeignKey(  # indexed by the unique (owner, kind, asset)
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts",
+        db_index=False,
     )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     # A currency code ("USD") for cash, the instrument symbol for securities.
@@ -83,7 +84,7 @@ class JournalEntry(models.Model):
 
     # Free text up to 32 characters: other contexts may post kinds of their own; the choices document ours.
     kind = models.CharField(max_length=32, choices=Kind.choices)
-    reference = models.CharField(max_length=128, db_index=True)
+    reference = models.CharField(max_length=128)  # indexed in Meta: equality only (no pattern-ops copy)
     memo = models.TextField(blank=True, default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
@@ -96,7 +97,8 @@ class JournalEntry(models.Model):
     class Meta:
         verbose_name_plural = "journal entries"
         # The balanced-entry check reads a transaction's entries at its commit (migration 0005).
-        indexes = [models.Index(fields=["txid", "id"], name="portfolios_entry_txid_id")]
+        indexes = [models.Index(fields=["txid", "id"], name="portfolios_entry_txid_id"),
+                   models.Index(fields=["reference"], name="journal_reference_idx")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.reference}"
@@ -106,7 +108,8 @@ class Posting(models.Model):
     """One leg of a journal entry; append-only (UPDATE and DELETE are refused by Postgres)."""
 
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings",
+                                db_index=False)  # (account, id)
     amount = amount_field()
 
     class Meta:
