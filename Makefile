@@ -29,7 +29,8 @@ clean-data:
 
 # Benchmarks (against a platform started with `make run`; see benchmarks/).
 bench-tools:
-	command -v wrk >/dev/null && command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk hey)
+	command -v wrk >/dev/null && command -v hey >/dev/null && command -v pgbench >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq wrk hey postgresql-client)
 
 bench-orders: $(STAMP) bench-tools
 	$(PY) benchmarks/order_ack_bench.py

@@ -1,7 +1,7 @@
 """What accepting one order costs Postgres alone, against the simplest order-like transaction on the same server.
 
     make run                                          # in one terminal
-    .venv/bin/python benchmarks/accept_floor_bench.py # in another (needs pgbench: Debian postgresql-client)
+    .venv/bin/python benchmarks/accept_floor_bench.py # in another (needs pgbench: `make bench-tools` installs it)
 
 Runs pgbench on loopback against the platform's database with two scripts, one after the other:
   1. `orders_place(...)` exactly as the accept path calls it (ADR 007), for the order-benchmark traders and the
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
     if shutil.which("pgbench") is None:
-        sys.exit("pgbench is missing (Debian package postgresql-client)")
+        sys.exit("pgbench is missing: `make bench-tools` installs it (Debian package postgresql-client)")
 
     keys, body = setup_traders(TRADERS)
     from decimal import Decimal
