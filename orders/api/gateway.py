@@ -43,6 +43,7 @@ from django.http.request import split_domain_port, validate_host
 from django.middleware.security import SecurityMiddleware
 from django.urls import get_script_prefix, reverse
 
+from brokerx.db import deadlock_backoff
 from brokerx.observability import REQUEST_ID_HEADER, request_id_from, request_id_var
 from brokerx.ratelimit import HIT_LUA, redis_key, usage_of
 
@@ -230,8 +231,8 @@ class OrderGateway:
         raise AssertionError("unreachable")
 
     async def place(self, placement: services.Placement) -> tuple[bool, int]:
-        """Run orders_place in its own transaction; again when Postgres picks it to break a deadlock (it wrote
-        nothing), as `brokerx.db.retry_deadlocks` does on the other path."""
+        """Run orders_place in its own transaction; again, after a short wait, when Postgres picks it to break a
+        deadlock (it wrote nothing), as `brokerx.db.retry_deadlocks` does on the other path."""
         from psycopg import errors
 
         pool = await self.pool()
@@ -244,6 +245,7 @@ class OrderGateway:
                 if attempt == DEADLOCK_ATTEMPTS:
                     raise
                 logger.warning("deadlock victim; running it again", extra={"data": {"function": "orders_place"}})
+                await asyncio.sleep(deadlock_backoff(attempt))
             except errors.DatabaseError as exc:
                 refusal = placement.refusal(exc)
                 if refusal is None:
