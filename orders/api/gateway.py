@@ -20,8 +20,9 @@ lean path (`orders/api/fast.py`) answers with the same shapes and steps:
 - an instrument this process has not read in the last second (Django's path reads and keeps it);
 - a Host that is not allowed, a request Django would redirect to HTTPS, `USE_X_FORWARDED_HOST`, bodies over
   64 KiB, `Idempotency-Key`, cookies-only callers (CSRF).
-What may go on to Django is decided before the rate limit counts the request, except credentials whose cached
-copy expired or was dropped (revoked) since this process last verified them: that request counts twice.
+What may go on to Django is decided before the rate limit counts the request, except for credentials known
+before the Redis read (a signed token, a key this process verified): their hit is taken with the read, and taken
+back when the cached credentials fail or the caller may not trade, as Django's path never counts those.
 Both paths share the parsing, the checks, the refusals and `Placement` (orders/services.py); tests run the
 same requests through both and compare.
 """
@@ -61,6 +62,8 @@ VIEW_NAME = "v1:orders"
 
 
 _HIT_SHA = hashlib.sha1(HIT_LUA).hexdigest()  # noqa: S324  (Redis names scripts by their SHA-1)
+_UNCOUNT_LUA = "if redis.call('GET', KEYS[1]) and tonumber(redis.call('GET', KEYS[1])) > 0 then " \
+               "return redis.call('DECR', KEYS[1]) end return 0"
 
 
 class _Pass(Exception):
@@ -88,7 +91,7 @@ class OrderGateway:
             return await self.app(scope, receive, send)
         headers = _headers(scope)
         scheme = headers.get(b"authorization", b"").strip().partition(b" ")[0].lower()
-        if scheme not in (b"bearer", b"apikey") or b"idempotency-key" in headers:
+        if scheme not in (b"bearer", b"apikey") or b"idempotency-key" in headers or b"idempotency_key" in headers:
             return await self.app(scope, receive, send)
         body, ended, small = await _read_body(receive)
         if small:
@@ -126,14 +129,24 @@ class OrderGateway:
         if credential.user_id is None:  # nothing counts before the credentials are proven
             (values,) = await self.redis_round_trip(credential.cache_keys)
             user, api_key = credential.verify(values)
+            refusal = fast.user_refusal(user, api_key)
+            if refusal is not None:
+                return refusal
             ((count, ttl),) = await self.redis_round_trip(count_for=user.pk, rate=rate)
         else:  # one round trip: the cached credentials, and the hit on the owner's rate limit
             values, (count, ttl) = await self.redis_round_trip(credential.cache_keys, count_for=credential.user_id,
                                                                rate=rate)
-            user, api_key = credential.verify(values)  # a pass here means Django counts this request again
-        refusal = fast.user_refusal(user, api_key)
-        if refusal is not None:
-            return refusal
+            # As Django's path, nothing counts for credentials that fail or a caller refused: the hit is taken
+            # back (a revoked token's holder cannot spend its owner's quota).
+            try:
+                user, api_key = credential.verify(values)
+            except _Pass:
+                await self.uncount(credential.user_id)
+                raise
+            refusal = fast.user_refusal(user, api_key)
+            if refusal is not None:
+                await self.uncount(user.pk)
+                return refusal
         usage = usage_of(count, ttl, rate)
         limit_headers = fast.rate_limit_headers(usage)
         refusal = fast.rate_limit_refusal(usage, limit_headers)
@@ -229,6 +242,10 @@ class OrderGateway:
                     raise
                 await redis.script_load(HIT_LUA)
         raise AssertionError("unreachable")
+
+    async def uncount(self, user_id: int) -> None:
+        """Take back one hit on `user_id`'s order rate limit (not below zero, and not into a new window)."""
+        await self.redis().eval(_UNCOUNT_LUA, 1, redis_key(fast.order_rate_key(user_id)))
 
     async def place(self, placement: services.Placement) -> tuple[bool, int]:
         """Run orders_place in its own transaction; again, after a short wait, when Postgres picks it to break a

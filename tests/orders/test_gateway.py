@@ -242,3 +242,28 @@ def test_the_gateway_counts_its_answers_in_djangos_request_metrics(gateway, inst
     send(gateway, [{"auth": auth}, {"auth": auth}, {"auth": auth, "body": {**ORDER, "qty": "0.5"}}])
 
     assert (count("201"), count("422")) == (before[0] + 2, before[1] + 1)
+
+
+@override_settings(RATE_LIMITS={"orders": "3/min"})
+def test_a_revoked_token_or_a_refused_caller_does_not_spend_the_owners_quota(gateway, instrument, make_trader):
+    from accounts.services import token_family_revoke
+
+    trader = make_trader(cash="50000")
+    small = {**ORDER, "qty": "1"}
+    pair = jwt_issue(user=trader)
+    revoked = f"Bearer {pair['access']}"
+    read_only = api_key_auth(trader, scope="read")
+    first = send(gateway, [{"auth": revoked, "body": small}, {"auth": revoked, "body": small},
+                           *[{"auth": read_only, "body": small}] * 3])
+    token_family_revoke(refresh=pair["refresh"])
+
+    refused = send(gateway, [{"auth": revoked, "body": small}] * 4)
+    fresh = f"Bearer {jwt_issue(user=trader)['access']}"
+    last = send(gateway, [{"auth": fresh, "body": small}] * 2)
+
+    assert [r["status"] for r in first] == [201, 201, 403, 403, 403]
+    assert not first[-1]["django"], "a read-only key verified once is refused by the gateway itself"
+    assert [r["status"] for r in refused] == [401] * 4
+    assert [r["status"] for r in last] == [201, 429], "two orders and one more: the refusals counted nothing"
+    assert Order.objects.count() == 3
+    assert_books_balanced()
