@@ -88,11 +88,16 @@ def api_key_authenticate(*, key_id: str, secret: str) -> tuple[User, ApiKey]:
     """The owner and key for an (id, secret) pair. Raises ApiKeyInvalid (unknown, wrong secret, revoked — never
     saying which), AccountLocked or AccountInactive. Used by the native API (`Authorization: ApiKey id:secret`),
     the WebSocket middleware and the Alpaca-compatible surface (APCA-API-KEY-ID / APCA-API-SECRET-KEY)."""
-    if not key_id or not secret or len(key_id) > 32 or len(secret) > 128:
+    if not api_key_well_formed(key_id, secret):
         raise ApiKeyInvalid()
     user, api_key = api_key_verify(_load(key_id), key_id=key_id, secret=secret)
     _touch_last_used(api_key)
     return user, api_key
+
+
+def api_key_well_formed(key_id: str, secret: str) -> bool:
+    """Whether the credentials are worth a look-up at all (empty or oversized ones never match a key)."""
+    return bool(key_id) and bool(secret) and len(key_id) <= 32 and len(secret) <= 128
 
 
 def api_key_verify(loaded: tuple[ApiKey, User] | None, *, key_id: str, secret: str) -> tuple[User, ApiKey]:

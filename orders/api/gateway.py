@@ -62,8 +62,8 @@ VIEW_NAME = "v1:orders"
 
 
 _HIT_SHA = hashlib.sha1(HIT_LUA).hexdigest()  # noqa: S324  (Redis names scripts by their SHA-1)
-_UNCOUNT_LUA = "if redis.call('GET', KEYS[1]) and tonumber(redis.call('GET', KEYS[1])) > 0 then " \
-               "return redis.call('DECR', KEYS[1]) end return 0"
+_UNCOUNT_LUA = ("local n = tonumber(redis.call('GET', KEYS[1])) "
+                "if n and n > 0 then return redis.call('DECR', KEYS[1]) end return 0")
 
 
 class _Pass(Exception):
@@ -173,7 +173,12 @@ class OrderGateway:
 
         from accounts.authentication import parse_api_key_credentials
         from accounts.selectors import api_key_cache_key, user_cache_key
-        from accounts.services.api_keys import api_key_last_used_due, api_key_secret_matches, api_key_verify
+        from accounts.services.api_keys import (
+            api_key_last_used_due,
+            api_key_secret_matches,
+            api_key_verify,
+            api_key_well_formed,
+        )
         from accounts.services.tokens import access_token_parse, check_user_may_sign_in, family_revoked_cache_key
 
         django_cache = _cache()
@@ -202,7 +207,7 @@ class OrderGateway:
                     django_cache.make_key(user_cache_key(user_id))]
             return _Credential(keys, user_id, verify_token)  # the signature proves the user id
 
-        if not key_id or not secret or len(key_id) > 32 or len(secret) > 128:
+        if not api_key_well_formed(key_id, secret):
             raise _Pass
 
         def verify_key(values):
