@@ -4,7 +4,7 @@ from importlib import import_module
 from django.urls import URLPattern
 
 # Each context that serves a stream exposes `websocket_urlpatterns` in its routing module.
-_STREAM_MODULES = ("matching.routing", "notifications.routing", "orders.routing", "alpaca.routing")
+_STREAM_MODULES = ("matching.routing", "notifications.routing", "orders.routing", "alpaca_compat.routing")
 
 
 def _collect() -> list[URLPattern]:

@@ -33,5 +33,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
-for _context in ("accounts", "portfolios", "orders", "matching", "notifications", "alpaca", "web"):
+for _context in ("accounts", "portfolios", "orders", "matching", "notifications", "alpaca_compat", "web"):
     urlpatterns += _optional(f"{_context}.urls")

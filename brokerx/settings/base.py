@@ -56,7 +56,7 @@ INSTALLED_APPS = [
     "matching",
     "notifications",
     "outbox",
-    "alpaca",
+    "alpaca_compat",
     "web",
 ]
 

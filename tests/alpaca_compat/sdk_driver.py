@@ -1,8 +1,9 @@
 """Runs the official alpaca-py SDK for the tests in its own process: one JSON command per stdin line, one reply each.
 
-Why a separate process: the Django app is called `alpaca`, like the SDK's top-level package, so the two cannot be
-imported into one interpreter. This process is started with `python -P` from outside the project, where `alpaca` is
-the SDK. It only drives the SDK, unchanged; the tests assert on what the SDK parsed (its pydantic models, dumped).
+Why a separate process: the SDK should see what an outside client sees. This process is started with `python -P`
+from outside the project, with no Django settings in its environment, so nothing of BrokerX is importable there and
+the SDK's TradingStream runs its own event loop undisturbed by the test process's. It only drives the SDK,
+unchanged; the tests assert on what the SDK parsed (its pydantic models, dumped).
 """
 import json
 import queue

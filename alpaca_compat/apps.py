@@ -2,6 +2,6 @@
 from django.apps import AppConfig
 
 
-class AlpacaConfig(AppConfig):
-    name = "alpaca"
+class AlpacaCompatConfig(AppConfig):
+    name = "alpaca_compat"
     verbose_name = "Alpaca-compatible API"

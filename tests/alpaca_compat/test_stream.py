@@ -9,8 +9,8 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 from websockets.sync.client import connect
 
-from alpaca import ids
-from alpaca.consumers import trade_update
+from alpaca_compat import ids
+from alpaca_compat.consumers import trade_update
 from orders.api.serializers import OrderSerializer
 from orders.models import Order
 
@@ -160,7 +160,7 @@ def test_an_idle_stream_stays_open(live_url, trader_with_key, alpaca_instrument)
 
 
 def test_a_socket_that_never_authenticates_is_closed(live_url, monkeypatch):
-    monkeypatch.setattr("alpaca.consumers.AUTH_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr("alpaca_compat.consumers.AUTH_TIMEOUT_SECONDS", 0.5)
     with _ws(live_url) as ws:
         assert json.loads(ws.recv(timeout=10))["data"]["status"] == "unauthorized"
         with pytest.raises(Exception, match="1008"):

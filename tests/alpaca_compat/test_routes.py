@@ -2,7 +2,7 @@
 import pytest
 import requests
 
-from alpaca import ids
+from alpaca_compat import ids
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from alpaca import ids
+from alpaca_compat import ids
 from orders.models import Order
 from portfolios.models import LedgerAccount
 
