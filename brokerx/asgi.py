@@ -74,15 +74,9 @@ class BrowserOriginValidator(OriginValidator):
         return parsed_origin is None or self.validate_origin(parsed_origin)
 
 
-http_app = django_http_app
-if settings.ORDER_GATEWAY:
-    from orders.api.gateway import OrderGateway  # noqa: E402
-
-    http_app = OrderGateway(django_http_app)
-
 application = ProtocolTypeRouter(
     {
-        "http": http_app,
+        "http": django_http_app,
         "websocket": BrowserOriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
                                             settings.ALLOWED_HOSTS),
     }

@@ -64,7 +64,7 @@ def redis_key(key: str) -> str:
 
 # KEYS[1] counter; ARGV[1] cost, ARGV[2] window in seconds -> {count, seconds left}. One command per hit (a
 # MULTI pipeline of three commands cost the web process several times the CPU to pack and parse).
-HIT_LUA = b"""
+_HIT_LUA = b"""
 local count = redis.call('INCRBY', KEYS[1], ARGV[1])
 local ttl = redis.call('TTL', KEYS[1])
 if ttl < 0 then
@@ -73,17 +73,12 @@ if ttl < 0 then
 end
 return {count, ttl}
 """
-_HIT = Script(None, HIT_LUA)
+_HIT = Script(None, _HIT_LUA)
 
 
 def hit(key: str, rate: Rate, *, cost: int = 1) -> Usage:
     """Count `cost` against `key` and say whether the caller is still within `rate`."""
     count, ttl = _HIT(keys=[redis_key(key)], args=[cost, rate.window], client=get_redis_connection("default"))
-    return usage_of(count, ttl, rate)
-
-
-def usage_of(count: int, ttl: int, rate: Rate) -> Usage:
-    """The Usage for HIT_LUA's reply (callers running the script themselves, e.g. on an asyncio client)."""
     reset_in = ttl if ttl > 0 else rate.window
     return Usage(allowed=count <= rate.limit, limit=rate.limit, remaining=max(0, rate.limit - count), reset_in=reset_in)
 

@@ -38,15 +38,6 @@ def instrument_get(symbol: str) -> dict | None:
     return value
 
 
-NOT_LOCAL = object()
-
-
-def instrument_get_local(symbol: str):
-    """`instrument_get` if this process read it less than a second ago (None: unknown symbol), else NOT_LOCAL."""
-    hit = _local.get(symbol.upper())
-    return hit[1] if hit is not None and hit[0] > time.monotonic() else NOT_LOCAL
-
-
 def instrument_cache_invalidate(symbol: str) -> None:
     """Called after commit by every write to an instrument (halt, resume, reference price)."""
     cache.delete(INSTRUMENT_CACHE_KEY.format(symbol=symbol.upper()))

@@ -113,11 +113,6 @@ else:
     # Without the pool (e.g. behind PgBouncer): persistent connections per thread, checked before reuse.
     DATABASES["default"]["CONN_MAX_AGE"] = int(env("CONN_MAX_AGE", "60"))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# On: token and API-key order entry is answered on each web process's event loop, with its own few connections
-# (orders/api/gateway.py). Off by default: on one shared 2-core box with the workers it measured slower than
-# Django's thread pool (ADR 007); it pays where the web processes have cores of their own.
-ORDER_GATEWAY = env_bool("ORDER_GATEWAY", False)
-ORDER_GATEWAY_DB_CONNECTIONS = int(env("ORDER_GATEWAY_DB_CONNECTIONS", "4"))
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise RuntimeError("BrokerX supports PostgreSQL only; DATABASE_URL must be a postgres:// URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
