@@ -41,9 +41,14 @@ def _application():
     return ProtocolTypeRouter({"http": http, "websocket": application.application_mapping["websocket"]})
 
 
+# The application as deployed (HTTP through the WSGI thread pool), for suites that need no static files.
+DEPLOYED_APPLICATION = "brokerx.asgi:application"
+
+
 @contextmanager
-def live_server(ports: range) -> Iterator[str]:
-    """Serve HTTP and WebSockets on a free port of `ports`; yields the base URL."""
+def live_server(ports: range, *, application=None) -> Iterator[str]:
+    """Serve HTTP and WebSockets on a free port of `ports`; yields the base URL. `application` is an ASGI app or its
+    import string; by default the project's routing with the static files served from the apps' folders."""
     import uvicorn
 
     db_settings = connections.settings["default"]
@@ -52,8 +57,8 @@ def live_server(ports: range) -> Iterator[str]:
     db_settings["CONN_MAX_AGE"] = 0
     port = free_port(ports)
     reset_channel_layers()
-    server = uvicorn.Server(uvicorn.Config(_application(), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off", ws="websockets-sansio"))
+    server = uvicorn.Server(uvicorn.Config(application or _application(), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off", ws="websockets-sansio"))
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -2,6 +2,8 @@
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.utils import timezone
 
 from matching.services import book_forget
@@ -38,9 +40,9 @@ _counter = iter(range(10**6))
 def make_trader(db, staff):
     from accounts.models import User
 
-    def make(*, cash: str = "0", shares: dict[str, str] | None = None):
+    def make(*, cash: str = "0", shares: dict[str, str] | None = None, verified: bool = True):
         user = User.objects.create_user(email=f"trader{next(_counter)}@brokerx.example", password="x-Trader-pass-1",
-                                        email_verified_at=timezone.now())
+                                        email_verified_at=timezone.now() if verified else None)
         if Decimal(cash):
             adjustment_post(staff_user=staff, user=user, kind=LedgerAccount.Kind.CASH_AVAILABLE, asset="USD",
                             amount=Decimal(cash), reason="test funding")
@@ -87,6 +89,16 @@ def fresh_books(django_capture_on_commit_callbacks):
     yield
     book_forget()
     _after_commit = None
+
+
+@pytest.fixture
+async def fresh_books_async():
+    """For async tests: matching books forgotten before and after; then the connection of sync_to_async's thread is
+    closed, so the test database can be flushed and dropped."""
+    book_forget()
+    yield
+    book_forget()
+    await sync_to_async(connections.close_all, thread_sensitive=True)()
 
 
 def committed():

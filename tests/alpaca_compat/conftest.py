@@ -1,63 +1,25 @@
 """Fixtures for the Alpaca-compatible surface: a live ASGI server on the test database and the real alpaca-py SDK."""
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connections
-from django.utils import timezone
 
-from orders.models import Instrument
 from orders.selectors import instrument_cache_invalidate
-from portfolios.models import LedgerAccount
-from portfolios.services import adjustment_post
-from tests.live_server import reset_channel_layers
+from tests.live_server import DEPLOYED_APPLICATION, live_server
 
 PORTS = range(18100, 18200)
 DRIVER = Path(__file__).with_name("sdk_driver.py")
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18100-18199")
-
-
 @pytest.fixture(scope="session")
 def live_url(django_db_setup):
-    """uvicorn serving brokerx.asgi in a thread of this process, so it uses the test database and Redis db."""
-    import uvicorn
-
-    db_settings = connections.settings["default"]
-    saved_max_age = db_settings.get("CONN_MAX_AGE")
-    # Server threads close their connection after each request, so the test database can be flushed and dropped.
-    db_settings["CONN_MAX_AGE"] = 0
-    port = _free_port()
-    reset_channel_layers()
-    server = uvicorn.Server(uvicorn.Config("brokerx.asgi:application", host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off", ws="websockets-sansio"))
-    thread = threading.Thread(target=server.run, name="uvicorn-alpaca", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    db_settings["CONN_MAX_AGE"] = saved_max_age
+    """The deployed ASGI application on a live server in this process, on the test database and Redis db."""
+    with live_server(PORTS, application=DEPLOYED_APPLICATION) as url:
+        yield url
 
 
 class Sdk:
@@ -108,41 +70,22 @@ def sdk_process():
 
 
 @pytest.fixture
-def alpaca_instrument(transactional_db):
-    inst = Instrument.objects.create(symbol="ACME", name="Acme Corp", reference_price=Decimal("100.00"),
-                                     last_price=Decimal("100.00"), tick_size=Decimal("0.01"), lot_size=Decimal("1"),
-                                     price_band_pct=Decimal("0.10"), max_order_notional=Decimal("500000"))
+def alpaca_instrument(transactional_db, instrument):
+    """The shared ACME instrument, with a last trade price as the SDK tests' market orders and positions expect."""
+    instrument.last_price = Decimal("100.00")
+    instrument.save(update_fields=["last_price"])
     instrument_cache_invalidate("ACME")
-    yield inst
-    instrument_cache_invalidate("ACME")
+    return instrument
 
 
 @pytest.fixture
-def desk(transactional_db):
-    from accounts.models import User
-
-    return User.objects.create_user(email="desk@brokerx.example", password="x-Staff-pass-1", is_staff=True,
-                                    email_verified_at=timezone.now())
-
-
-_counter = iter(range(10**6))
-
-
-@pytest.fixture
-def trader_with_key(transactional_db, desk):
-    """make(cash=..., shares={symbol: qty}, scope="trade") -> (user, key_id, secret), funded through the ledger."""
-    from accounts.models import User
+def trader_with_key(transactional_db, make_trader):
+    """make(cash=..., shares={symbol: qty}, scope="trade", verified=True) -> (user, key_id, secret), funded through
+    the ledger."""
     from accounts.services import api_key_create
 
     def make(*, cash: str = "0", shares: dict[str, str] | None = None, scope: str = "trade", verified: bool = True):
-        user = User.objects.create_user(email=f"alpaca{next(_counter)}@brokerx.example", password="x-Trader-pass-1",
-                                        email_verified_at=timezone.now() if verified else None)
-        if Decimal(cash):
-            adjustment_post(staff_user=desk, user=user, kind=LedgerAccount.Kind.CASH_AVAILABLE, asset="USD",
-                            amount=Decimal(cash), reason="test funding")
-        for symbol, qty in (shares or {}).items():
-            adjustment_post(staff_user=desk, user=user, kind=LedgerAccount.Kind.SECURITIES_AVAILABLE, asset=symbol,
-                            amount=Decimal(qty), reason="test funding", unit_cost=Decimal("90"))
+        user = make_trader(cash=cash, shares=shares, verified=verified)
         new_key = api_key_create(user=user, name="alpaca", scope=scope)
         return user, new_key.api_key.key_id, new_key.secret
 

@@ -7,13 +7,9 @@ import requests
 from alpaca_compat import ids
 from orders.models import Order
 from portfolios.models import LedgerAccount
+from tests.trading_fixtures import assert_books_balanced
 
 from .conftest import request
-
-try:
-    from tests.trading_fixtures import assert_books_balanced
-except ImportError:  # the shared trading fixtures lived in tests/orders/conftest.py before
-    from tests.orders.conftest import assert_books_balanced
 
 pytestmark = pytest.mark.slow
 

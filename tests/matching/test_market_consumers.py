@@ -8,22 +8,11 @@ from channels.testing import WebsocketCommunicator
 from brokerx.asgi import application
 from matching import market
 from matching.engine import Grid, OrderBook
-from matching.services import book_forget
 from orders.services import OrderRequest, order_place
 from outbox.services import outbox_drain
 from tests.trading_fixtures import assert_books_balanced
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def _cleanup():
-    book_forget()
-    yield
-    book_forget()
-    from django.db import connections
-
-    await sync_to_async(connections.close_all, thread_sensitive=True)()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_books_async")]
 
 
 def _place_and_match(orders) -> None:

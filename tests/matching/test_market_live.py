@@ -1,11 +1,9 @@
 """/ws/market/ over a real socket: uvicorn on the test database, the websockets client, a lost push, a REST re-sync."""
 import asyncio
 import json
-import socket
-import threading
-import time
 import urllib.request
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 import websockets
@@ -15,46 +13,19 @@ from matching import market
 from matching.services import book_forget
 from orders.services import OrderRequest, order_place
 from outbox.services import outbox_drain
-from tests.live_server import reset_channel_layers
+from tests.live_server import DEPLOYED_APPLICATION, live_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PORTS = range(18200, 18300)
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18200-18299")
-
-
 @pytest.fixture
 def market_server(transactional_db):
-    import uvicorn
-
-    db_settings = connections.settings["default"]
-    saved_max_age = db_settings.get("CONN_MAX_AGE")
-    db_settings["CONN_MAX_AGE"] = 0  # server threads close their connections, so the test database can be dropped
-    port = _free_port()
-    reset_channel_layers()
-    server = uvicorn.Server(uvicorn.Config("brokerx.asgi:application", host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off", ws="websockets-sansio"))
-    thread = threading.Thread(target=server.run, name="uvicorn-market", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
-        time.sleep(0.05)
+    """The deployed ASGI application on a live server; yields its port."""
     book_forget()
-    yield port
-    server.should_exit = True
-    thread.join(timeout=10)
-    db_settings["CONN_MAX_AGE"] = saved_max_age
+    with live_server(PORTS, application=DEPLOYED_APPLICATION) as url:
+        yield urlsplit(url).port
     book_forget()
 
 

@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from matching.models import Trade
 from orders.models import Order
 from orders.services import OrderRequest, order_place
 from outbox.models import OutboxEvent
+from tests.polling import wait_until
 from tests.trading_fixtures import assert_books_balanced
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -30,15 +30,6 @@ def start_worker() -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "celery", "-A", "brokerx", "worker", "-Q", "critical",
                              "--pool", "solo", "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
                             cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(instrument, make_trader):

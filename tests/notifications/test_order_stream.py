@@ -35,19 +35,9 @@ from outbox.services import outbox_drain
 from tests.live_server import live_server
 from tests.trading_fixtures import assert_books_balanced
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_books_async")]
 
 PORTS = range(18400, 18500)
-
-
-@pytest.fixture(autouse=True)
-async def _cleanup():
-    book_forget()
-    yield
-    book_forget()
-    # database_sync_to_async / sync_to_async ran queries in their own thread: close that connection so the test
-    # database can be flushed and dropped.
-    await sync_to_async(connections.close_all, thread_sensitive=True)()
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------

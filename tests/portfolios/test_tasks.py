@@ -1,22 +1,12 @@
 """Deposit settlement through a real Celery worker on the `default` queue, after the provider's delay."""
-import time
-
 import pytest
 from rest_framework.test import APIClient
 
 from portfolios.models import Deposit
 from tests.factories import UserFactory
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _wait_for(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.slow
@@ -29,7 +19,7 @@ def test_deposits_settle_or_fail_in_the_worker(celery_worker_default, settings, 
                            HTTP_IDEMPOTENCY_KEY="b").json()
     assert ok["status"] == declined["status"] == "pending"
 
-    assert _wait_for(lambda: not Deposit.objects.filter(status=Deposit.Status.PENDING).exists())
+    assert wait_until(lambda: not Deposit.objects.filter(status=Deposit.Status.PENDING).exists(), interval=0.1)
     assert client.get(f"/api/v1/deposits/{ok['id']}").json()["status"] == "settled"
     assert client.get(f"/api/v1/deposits/{declined['id']}").json()["status"] == "failed"
     portfolio = client.get("/api/v1/portfolio").json()
