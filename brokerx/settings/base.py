@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "notifications",
     "outbox",
     "alpaca_compat",
+    "simulator",
     "web",
 ]
 
@@ -322,7 +323,7 @@ BROKERX_SIMULATOR_INTERVAL = float(env("BROKERX_SIMULATOR_INTERVAL", "1.0"))
 BROKERX_SIMULATOR_VOLATILITY = Decimal(env("BROKERX_SIMULATOR_VOLATILITY", "0.0008"))
 if BROKERX_SIMULATOR:
     CELERY_BEAT_SCHEDULE["market-simulator"] = {
-        "task": "matching.simulator_tick", "schedule": BROKERX_SIMULATOR_INTERVAL,
+        "task": "simulator.tick", "schedule": BROKERX_SIMULATOR_INTERVAL,
         # Not on `critical`: the simulator is a client of matching, not part of it.
         "options": {"queue": "default", "expires": max(BROKERX_SIMULATOR_INTERVAL * 2, 1.0)},
     }

@@ -10,7 +10,7 @@ from django.utils import timezone
 DEMO_STAFF_EMAIL = "staff@brokerx.example"
 DEMO_TRADER_EMAIL = "trader@brokerx.example"
 # Contexts that have demo data expose `seed_demo(stdout)` in a `demo` module.
-DEMO_MODULES = ("accounts.demo", "portfolios.demo", "orders.demo", "matching.demo", "notifications.demo")
+DEMO_MODULES = ("accounts.demo", "portfolios.demo", "orders.demo", "simulator.demo", "notifications.demo")
 
 
 class Command(BaseCommand):

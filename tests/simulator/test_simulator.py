@@ -6,19 +6,21 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from matching import demo, market
+from matching import market
 from matching.models import Trade
-from matching.simulator import (
+from orders.models import Instrument, Order
+from orders.selectors import instrument_get
+from portfolios.models import JournalEntry
+from portfolios.selectors import balances_for_user
+from simulator import demo
+from simulator.services import (
     FLOW_TRADER_EMAIL,
     MARKET_MAKER_EMAIL,
     instrument_reference_price_set,
     reference_walk,
     simulator_tick,
 )
-from orders.models import Instrument, Order
-from orders.selectors import instrument_get
-from portfolios.models import JournalEntry
-from portfolios.selectors import balances_for_user
+from simulator.tasks import simulator_tick as simulator_tick_task
 from tests.trading_fixtures import assert_books_balanced, committed, match
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_books")]
@@ -113,10 +115,8 @@ def test_the_management_command_runs_ticks_and_matches(instrument, staff):
 
 
 def test_the_beat_task_does_nothing_unless_the_simulator_is_on(instrument, settings):
-    from matching.tasks import simulator_tick as task
-
     settings.BROKERX_SIMULATOR = False
-    assert task() == 0
+    assert simulator_tick_task() == 0
     assert not Order.objects.exists()
 
 

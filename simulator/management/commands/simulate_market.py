@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from matching.simulator import simulator_run_once
+from simulator.services import simulator_run_once
 
 
 class Command(BaseCommand):

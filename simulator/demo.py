@@ -1,9 +1,9 @@
-"""Demo data of the matching context: the simulator's bot accounts and their inventory, and a funded demo trader."""
+"""Demo data of the market simulator: its bot accounts and their inventory, and a funded demo trader."""
 from django.contrib.auth import get_user_model
 
 from orders.models import Instrument
 
-from .simulator import (
+from .services import (
     BOT_CASH,
     BOT_LOTS,
     FLOW_TRADER_EMAIL,
