@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Func, Q
 
 # One scale for every ledger amount (cash and quantities): numeric(20, 4). Postgres enforces the
-# ledger's invariants on these columns, see migration 0002 and docs/adr/004-ledger.md.
+# ledger's invariants on these columns, see portfolios/sql/ and docs/adr/004-ledger.md.
 AMOUNT_DIGITS = 20
 AMOUNT_PLACES = 4
 AMOUNT_QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
@@ -96,7 +96,8 @@ class JournalEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "journal entries"
-        # The balanced-entry check reads a transaction's entries at its commit (migration 0005).
+        # The balanced-entry check reads a transaction's entries at its commit
+        # (sql/portfolios_entry_check_balanced.sql).
         indexes = [models.Index(fields=["txid", "id"], name="portfolios_entry_txid_id"),
                    models.Index(fields=["reference"], name="journal_reference_idx")]
 
