@@ -58,6 +58,12 @@ class EmailNotVerified(AccountsError):
     default_detail = "Verify your e-mail address before trading or depositing."
 
 
+class InsufficientScope(AccountsError):
+    status_code = 403
+    default_code = "insufficient_scope"
+    default_detail = "This API key is read-only; writes need a key with the 'trade' scope."
+
+
 class VerificationTokenInvalid(AccountsError):
     status_code = 400
     default_code = "verification_token_invalid"

@@ -1,7 +1,7 @@
 """DRF permissions other contexts put on their views: CanTrade (deposits, orders), HasTradeScope (API key scope)."""
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from .errors import AccountInactive, AccountLocked, EmailNotVerified
+from .checks import check_key_may_write, check_may_trade
 from .models import ApiKey
 
 
@@ -15,12 +15,7 @@ class CanTrade(BasePermission):
         user = request.user
         if not user or not user.is_authenticated:
             return False
-        if not user.is_active:
-            raise AccountInactive()
-        if user.locked_at is not None:
-            raise AccountLocked()
-        if user.email_verified_at is None:
-            raise EmailNotVerified()
+        check_may_trade(user)
         return True
 
 
@@ -28,13 +23,10 @@ class HasTradeScope(BasePermission):
     """Writes with an API key need the key's 'trade' scope; reads need any key. JWT and session users have all
     scopes. Combine with IsAuthenticated (the default)."""
 
-    message = "This API key is read-only; writes need a key with the 'trade' scope."
-    code = "insufficient_scope"
-
     def has_permission(self, request, view) -> bool:
-        if request.method in SAFE_METHODS or not isinstance(request.auth, ApiKey):
-            return True
-        return request.auth.allows_trading()
+        if request.method not in SAFE_METHODS and isinstance(request.auth, ApiKey):
+            check_key_may_write(request.auth)
+        return True
 
 
 class IsInteractiveUser(BasePermission):

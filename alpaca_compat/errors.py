@@ -5,7 +5,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from orders.errors import OrderError, OrderNotFound, OrderNotOpen, OrderRejected
+from orders.errors import OrderError, OrderInvalid, OrderNotFound, OrderNotOpen, OrderRejected
 
 # Alpaca's codes: HTTP status followed by a sub-code.
 MALFORMED = 40010000
@@ -43,6 +43,8 @@ _FORBIDDEN_REJECTIONS = {"insufficient_buying_power": "insufficient buying power
 
 
 def from_order_error(exc: OrderError) -> AlpacaError:
+    if isinstance(exc, OrderInvalid):
+        return invalid(_validation_message(exc.details) if exc.details else exc.message)
     if isinstance(exc, OrderNotFound):
         return not_found("order not found")
     if isinstance(exc, OrderNotOpen):

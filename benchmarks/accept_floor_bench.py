@@ -4,8 +4,8 @@
     .venv/bin/python benchmarks/accept_floor_bench.py # in another (needs pgbench: `make bench-tools` installs it)
 
 Runs pgbench on loopback against the platform's database with two scripts, one after the other:
-  1. `orders_place(...)` exactly as the accept path calls it (ADR 007), for the order-benchmark traders and the
-     order of benchmarks/order_ack_bench.py;
+  1. the accept statement (`orders_place(...)` and the order's `accepted` event) exactly as the accept path
+     sends it (ADR 007), for the order-benchmark traders and the order of benchmarks/order_ack_bench.py;
   2. the brief's yardstick: UPDATE a balance, INSERT an order, INSERT an outbox row, on scratch tables.
 Both run in a transaction that then runs every deferred check (`SET CONSTRAINTS ALL IMMEDIATE` after the writes:
 the ledger's commit-time entry check runs there) and rolls back: nothing is written, nothing reaches the workers, and
@@ -92,7 +92,7 @@ def main() -> None:
     from django.db import connection
 
     from orders.selectors import instrument_get
-    from orders.services import OrderRequest, Placement, order_check_against
+    from orders.services import ACCEPT_SQL, OrderRequest, Placement, order_check_against
 
     users = list(get_user_model().objects.filter(email__startswith="bench-trader-").values_list("pk", flat=True))
     request = OrderRequest(symbol=SYMBOL, side=body["side"], type=body["type"], time_in_force=body["time_in_force"],
@@ -104,8 +104,8 @@ def main() -> None:
                        "FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(u, i)", [users])
         # The statement the accept path sends, with this trader's id looked up by pgbench's random index.
         params = Placement.of(user_id=0, request=request, instrument=instrument, price=price).params()
-        call = cursor.mogrify("SELECT orders_place(0, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                              params[1:]).replace(
+        statement = " ".join(ACCEPT_SQL.replace("orders_place(%s,", "orders_place(0,", 1).split())
+        call = cursor.mogrify(statement, params[1:]).replace(
             "orders_place(0,", "orders_place((SELECT user_id FROM bench_floor.traders WHERE i = :i),", 1)
     params_dsn = connection.get_connection_params()
     dsn = {"host": params_dsn.get("host", "127.0.0.1"), "port": params_dsn.get("port", 5432),

@@ -121,8 +121,10 @@ class RateLimited(ApiError):
         self.wait = usage.reset_in  # the error handler turns it into Retry-After
 
 
-def _remember(request: HttpRequest, usage: Usage) -> None:
+def remember_usage(request: HttpRequest, usage: Usage) -> None:
+    """Note a limit the request passed through, for RateLimitHeadersMiddleware's X-RateLimit-* headers."""
     # When several limits apply, the headers show the tightest one.
+    request = getattr(request, "_request", request)  # a DRF Request wraps Django's
     current = getattr(request, _USAGE_ATTR, None)
     if current is None or usage.remaining < current.remaining:
         setattr(request, _USAGE_ATTR, usage)
@@ -146,7 +148,7 @@ class RedisRateThrottle(BaseThrottle):
         rate = parse_rate(settings.RATE_LIMITS.get(scope) or getattr(view, "throttle_rate", None) or self.rate)
         django_request = getattr(request, "_request", request)
         usage = hit(f"{scope}:{_identity(django_request, request.user, self.key)}", rate)
-        _remember(django_request, usage)
+        remember_usage(django_request, usage)
         if not usage.allowed:
             raise RateLimited(usage, scope=scope)
         return True
@@ -168,7 +170,7 @@ def rate_limit(*, scope: str, rate: str, key: str = "user",
         def wrapped(request, *args, **kwargs):
             effective = parse_rate(settings.RATE_LIMITS[scope]) if scope in settings.RATE_LIMITS else parsed
             usage = hit(f"{scope}:{_identity(request, getattr(request, 'user', None), key)}", effective)
-            _remember(request, usage)
+            remember_usage(request, usage)
             if not usage.allowed:
                 if on_limited is not None:
                     response = on_limited(request, usage)

@@ -19,8 +19,16 @@ from notifications.models import ExecType
 from notifications.services import ReportDraft, execution_reports_record
 from orders import services as order_services
 from orders.fees import fee_for
-from orders.models import Instrument, Order, OrderEventType, OrderStatus, SagaState, TradingStatus
-from orders.selectors import order_as_dict
+from orders.models import (
+    ORDER_MATCHING_FIELDS,
+    Instrument,
+    Order,
+    OrderEventType,
+    OrderStatus,
+    SagaState,
+    TradingStatus,
+)
+from orders.selectors import order_as_dict, order_state
 from outbox.services import outbox_emit_many
 from portfolios import services as ledger
 from portfolios import settlement
@@ -119,7 +127,7 @@ def _report(batch: Batch, order: Order, exec_type: str, *, last_qty=None, last_p
 
 
 def _event(batch: Batch, order: Order, event_type: str, **extra) -> None:
-    data = {**order_services.order_state(order), **extra}
+    data = {**order_state(order), **extra}
     batch.events.append(OrderEventDraft(order=order, type=event_type, data=data))
 
 
@@ -249,25 +257,28 @@ TRADE_COLUMNS = {"symbol": "text", "price": "numeric", "qty": "numeric", "buy_or
                  "executed_at": "timestamptz"}
 ORDER_EVENT_COLUMNS = {"order_id": "bigint", "type": "text", "data": "jsonb", "created_at": "timestamptz"}
 
+def _array_type(name: str) -> str:
+    """The SQL array type of an order column, for binding one array of values per column."""
+    internal = Order._meta.get_field(name).get_internal_type()
+    return {"DecimalField": "numeric", "BigIntegerField": "bigint", "BooleanField": "boolean",
+            "PositiveIntegerField": "integer"}.get(internal, "text") + "[]"
+
+
+# What matching changes on an order (ORDER_MATCHING_FIELDS), for every changed order of a batch in one statement.
 _ORDER_UPDATE_SQL = """
 UPDATE orders_order AS o
-   SET status = v.status, cum_qty = v.cum_qty, leaves_qty = v.leaves_qty, avg_px = v.avg_px,
-       reserved_amount = v.reserved_amount, fees_paid = v.fees_paid, book_seq = v.book_seq,
-       stop_triggered = v.stop_triggered, saga_state = v.saga_state, reason = v.reason, version = v.version,
-       updated_at = %s
-  FROM unnest(%s::bigint[], %s::text[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[], %s::numeric[],
-              %s::bigint[], %s::boolean[], %s::text[], %s::text[], %s::integer[])
-       AS v(id, status, cum_qty, leaves_qty, avg_px, reserved_amount, fees_paid, book_seq, stop_triggered,
-            saga_state, reason, version)
+   SET {assignments}, updated_at = %s
+  FROM unnest(%s::bigint[], {arrays}) AS v(id, {columns})
  WHERE o.id = v.id
-"""
+""".format(assignments=", ".join(f"{name} = v.{name}" for name in ORDER_MATCHING_FIELDS),
+           arrays=", ".join(f"%s::{_array_type(name)}" for name in ORDER_MATCHING_FIELDS),
+           columns=", ".join(ORDER_MATCHING_FIELDS))
 
 
 def _orders_write(orders: list[Order], now) -> None:
     """Every changed order of the batch in one statement."""
-    columns = ("pk", "status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount", "fees_paid", "book_seq",
-               "stop_triggered", "saga_state", "reason", "version")
-    execute_bound(_ORDER_UPDATE_SQL, [now, *([getattr(o, c) for o in orders] for c in columns)])
+    execute_bound(_ORDER_UPDATE_SQL, [now, [o.pk for o in orders],
+                                      *([getattr(o, name) for o in orders] for name in ORDER_MATCHING_FIELDS)])
 
 
 def _compensate(batch: Batch, order: Order, reason: str) -> None:

@@ -41,3 +41,10 @@ class OrderNotOpen(OrderError):
     def __init__(self, message: str, *, current):
         super().__init__(message, details={"status": current.status})
         self.current = current
+
+
+class OrderInvalid(OrderError):
+    """The order request itself is malformed: not JSON, or fields missing, unknown or of the wrong form."""
+
+    code = "validation_error"
+    http_status = 400

@@ -182,3 +182,15 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} order #{self.order_id}"
+
+
+# The order's fields, declared once. Everything that shows, records or writes an order derives from these lists:
+# the API's JSON (OrderSerializer, the ACK, the order in each execution report, and from it the Alpaca shape),
+# the state each OrderEvent records (replaying the log rebuilds it), and matching's write-back of a batch.
+ORDER_API_FIELDS = ("id", "client_order_id", "symbol", "side", "type", "time_in_force", "qty", "limit_price",
+                    "stop_price", "protection_price", "status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount",
+                    "fees_paid", "version", "saga_state", "reason", "created_at", "updated_at")
+ORDER_STATE_FIELDS = ("status", "qty", "cum_qty", "leaves_qty", "avg_px", "limit_price", "stop_price",
+                      "time_in_force", "reserved_amount", "version", "reason")
+ORDER_MATCHING_FIELDS = ("status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount", "fees_paid", "book_seq",
+                         "stop_triggered", "saga_state", "reason", "version")

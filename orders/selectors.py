@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import QuerySet
 
-from .models import Instrument, Order, OrderEvent
+from .models import ORDER_API_FIELDS, ORDER_STATE_FIELDS, Instrument, Order, OrderEvent
 
 _LOCAL_TTL = 1.0  # seconds an instrument stays in a process before it is re-read from Redis
 _local: dict[str, tuple[float, dict | None]] = {}
@@ -91,17 +91,13 @@ def order_for_user(user, order_id) -> Order | None:
     return Order.objects.filter(user=user, pk=order_id).first()
 
 
-STATE_FIELDS = ("status", "qty", "cum_qty", "leaves_qty", "avg_px", "limit_price", "stop_price", "time_in_force",
-                "reserved_amount", "version", "reason")
-
-
 def order_state_from_events(order_id: int) -> dict:
     """Replays the append-only event log; equals the order row's state if the log is complete."""
     state: dict = {}
     for event in OrderEvent.objects.filter(order_id=order_id).order_by("id"):
-        for field in STATE_FIELDS:
-            if field in event.data:
-                state[field] = event.data[field]
+        for name in ORDER_STATE_FIELDS:
+            if name in event.data:
+                state[name] = event.data[name]
     return state
 
 
@@ -109,19 +105,20 @@ def decimal_or_none(value) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def _s(value) -> str | None:
-    return None if value is None else str(value)
+def json_value(value):
+    """A field's value as the API and the event log write it: decimals as strings (exact), times in ISO 8601 UTC."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
 
 
-def order_as_dict(order) -> dict:
-    """The order as the API shows it (OrderSerializer's fields), built by hand for the hot paths."""
-    return {
-        "id": order.pk, "client_order_id": order.client_order_id, "symbol": order.symbol, "side": order.side,
-        "type": order.type, "time_in_force": order.time_in_force, "qty": _s(order.qty),
-        "limit_price": _s(order.limit_price), "stop_price": _s(order.stop_price),
-        "protection_price": _s(order.protection_price), "status": order.status, "cum_qty": _s(order.cum_qty),
-        "leaves_qty": _s(order.leaves_qty), "avg_px": _s(order.avg_px), "reserved_amount": _s(order.reserved_amount),
-        "fees_paid": _s(order.fees_paid), "version": order.version, "saga_state": order.saga_state,
-        "reason": order.reason, "created_at": order.created_at.isoformat().replace("+00:00", "Z"),
-        "updated_at": order.updated_at.isoformat().replace("+00:00", "Z"),
-    }
+def order_as_dict(order: Order) -> dict:
+    """The order as the API shows it (ORDER_API_FIELDS): OrderSerializer's output, without DRF on the hot paths."""
+    return {name: json_value(getattr(order, name)) for name in ORDER_API_FIELDS}
+
+
+def order_state(order: Order) -> dict:
+    """The order's state as each of its events records it (ORDER_STATE_FIELDS), so the log alone rebuilds it."""
+    return {name: json_value(getattr(order, name)) for name in ORDER_STATE_FIELDS}

@@ -7,17 +7,21 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from brokerx.db import retry_deadlocks
-from outbox.services import EventDraft, outbox_emit, outbox_emit_many
+from notifications.services import ReportDraft, execution_reports_record
+from outbox.services import EventDraft, _kick_after_commit, kick_now, outbox_emit, outbox_emit_many
 from portfolios import services as ledger
 from portfolios.errors import InsufficientFunds
 
 from . import checks
+from .calendar import last_session_close
 from .errors import OrderNotFound, OrderNotOpen, OrderRejected, StaleOrderVersion
 from .fees import max_fee_for
 from .locks import MATCHING_QUEUE, lock_book, lock_order
 from .metrics import orders_rejected, saga_compensations, saga_completed, saga_started
 from .models import (
     OPEN_STATUSES,
+    ORDER_STATE_FIELDS,
+    Instrument,
     Order,
     OrderEvent,
     OrderEventType,
@@ -27,21 +31,9 @@ from .models import (
     Side,
     TimeInForce,
 )
-from .selectors import instrument_get, order_as_dict
+from .selectors import instrument_cache_invalidate, instrument_get, order_as_dict, order_state
 
 MONEY = Decimal("0.0001")
-
-
-def order_state(order: Order) -> dict:
-    """The order's state as stored in each event (so the log alone rebuilds it)."""
-
-    def s(value):
-        return None if value is None else str(value)
-
-    return {"status": order.status, "qty": s(order.qty), "cum_qty": s(order.cum_qty), "leaves_qty": s(order.leaves_qty),
-            "avg_px": s(order.avg_px), "limit_price": s(order.limit_price), "stop_price": s(order.stop_price),
-            "time_in_force": order.time_in_force, "reserved_amount": s(order.reserved_amount),
-            "version": order.version, "reason": order.reason}
 
 
 def _record(order: Order, event_type: str, **extra) -> OrderEvent:
@@ -50,8 +42,6 @@ def _record(order: Order, event_type: str, **extra) -> OrderEvent:
 
 def _report(order: Order, exec_type: str, *, reason: str = "") -> None:
     """An execution report on the owner's private stream (numbered and pushed after commit)."""
-    from notifications.services import ReportDraft, execution_reports_record
-
     execution_reports_record([ReportDraft(
         user_id=order.user_id, order_id=order.pk, client_order_id=order.client_order_id, symbol=order.symbol,
         side=order.side, exec_type=exec_type, order_status=order.status, cum_qty=order.cum_qty,
@@ -115,9 +105,6 @@ def order_check_against(instrument: dict | None, *, request: OrderRequest) -> tu
     return instrument, price
 
 
-PLACE_SQL = "SELECT created, order_id FROM orders_place(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-
-
 @dataclass(frozen=True)
 class Placement:
     """What orders_place is asked to write for one checked request (its parameters, and the order they make)."""
@@ -158,31 +145,9 @@ class Placement:
         return OrderRejected(message, code=code, details={"available": exc.diag.message_detail,
                                                           "required": str(self.reserve)})
 
-    def order(self, order_id: int, *, user=None) -> Order:
-        """The order orders_place created, as its row now reads (without reading it back: amounts at the
-        columns' scale, so the ACK and a later GET print them alike)."""
-        r, now = self.request, self.now
-
-        def column(value: Decimal | None) -> Decimal | None:
-            return None if value is None else value.quantize(MONEY)
-
-        order = Order(
-            id=order_id, user_id=self.user_id, instrument_id=self.instrument["id"], symbol=self.instrument["symbol"],
-            client_order_id=r.client_order_id or str(order_id), side=r.side, type=r.type,
-            time_in_force=r.time_in_force, qty=column(r.qty), leaves_qty=column(r.qty), cum_qty=column(Decimal(0)),
-            limit_price=column(r.limit_price), stop_price=column(r.stop_price),
-            protection_price=column(self.protection), reserved_amount=column(self.reserve),
-            fees_paid=column(Decimal(0)), version=1, status=OrderStatus.NEW,
-            saga_state=SagaState.CREATED, reason="", created_at=now, updated_at=now)
-        if user is not None:
-            order.user = user
-        return order
-
     def submitted(self, *, committed: bool = False) -> None:
         """Wake the symbol's matching worker once the order is committed (now, if it already is); count the saga."""
         if committed:
-            from outbox.services import kick_now
-
             kick_now(MATCHING_QUEUE, self.instrument["symbol"])
         else:
             kick_matching(self.instrument["symbol"])
@@ -192,40 +157,62 @@ class Placement:
 def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     """Validate -> reserve -> create in one statement (one round trip); `submit` follows through the outbox.
 
-    Returns (order, created). A repeated client_order_id returns the existing order, unchanged.
-    The database part is the SQL function orders_place (migration orders/0003): replay check, lock and
-    check of available cash or shares, order row, reservation entry, `accepted` event, outbox event.
-    The order gateway (orders/api/gateway.py) runs the same steps on an asyncio connection.
+    Returns (order, created): the row the statement wrote, or for a repeated client_order_id the existing
+    order, unchanged. The database part is the function orders_place (orders/sql/orders_place.sql): replay
+    check, order row, outbox event, reservation entry with the lock and check of available cash or shares.
     """
     instrument, price = order_check(request=request)
     placement = Placement.of(user_id=user.pk, request=request, instrument=instrument, price=price)
     try:
-        created, order_id = _orders_place(placement.params())
+        created, order = _orders_place(placement.params())
     except DatabaseError as exc:
         refusal = placement.refusal(exc.__cause__)
         if refusal is None:
             raise
         raise refusal from exc
-    if not created:
-        return Order.objects.get(pk=order_id), False
-    placement.submitted()
-    return placement.order(order_id, user=user), True
+    if created:
+        placement.submitted()
+    return order, created
+
+
+def _accepted_event_data_sql(row: str) -> str:
+    """jsonb of ORDER_STATE_FIELDS of `row` (an orders_order), as `order_state` writes them: decimals as text."""
+    def value(name: str) -> str:
+        field = Order._meta.get_field(name)
+        column = f"({row}).{field.column}"
+        return f"{column}::text" if field.get_internal_type() == "DecimalField" else column
+
+    return "jsonb_build_object({}, 'saga', 'created')".format(
+        ", ".join(f"'{name}', {value(name)}" for name in ORDER_STATE_FIELDS))
+
+
+# The accept statement: orders_place, then the order's `accepted` event, from the row orders_place returns
+# (the row it wrote, or the existing order of a repeated client_order_id); the columns in the model's order.
+_ORDER_COLUMNS = [field.column for field in Order._meta.concrete_fields]
+_ORDER_ATTNAMES = [field.attname for field in Order._meta.concrete_fields]
+ACCEPT_SQL = f"""
+WITH placed AS (SELECT * FROM orders_place({", ".join(["%s"] * 15)})),
+accepted AS (
+    INSERT INTO orders_orderevent (order_id, type, data, created_at)
+    SELECT (p.placed).id, 'accepted', {_accepted_event_data_sql("p.placed")}, (p.placed).created_at
+      FROM placed p WHERE p.created)
+SELECT p.created, {", ".join(f"(p.placed).{column}" for column in _ORDER_COLUMNS)} FROM placed p
+"""  # noqa: S608 (made of the model's own column names, no input)
 
 
 @retry_deadlocks
-def _orders_place(params: list) -> tuple[bool, int]:
-    """Run orders_place: in autocommit it is its own transaction (run again if Postgres picks it to break a
-    deadlock); inside a caller's transaction a savepoint keeps a refusal from aborting it."""
+def _orders_place(params: list) -> tuple[bool, Order]:
+    """Run the accept statement: in autocommit it is its own transaction (run again if Postgres picks it to break
+    a deadlock); inside a caller's transaction a savepoint keeps a refusal from aborting it."""
     scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     with scope, connection.cursor() as cursor:
-        cursor.execute(PLACE_SQL, params)
-        return cursor.fetchone()
+        cursor.execute(ACCEPT_SQL, params)
+        created, *values = cursor.fetchone()
+    return created, Order.from_db(connection.alias, _ORDER_ATTNAMES, values)
 
 
 def kick_matching(symbol: str) -> None:
     """Ask the symbol's matching worker to drain, after the current transaction commits."""
-    from outbox.services import _kick_after_commit
-
     _kick_after_commit(MATCHING_QUEUE, symbol)
 
 
@@ -378,8 +365,6 @@ def saga_completed_count(count: int) -> None:
 
 def orders_expire_day(*, now=None, session_close=None) -> int:
     """Expire open day orders created before the last session close, releasing their reservations."""
-    from .calendar import last_session_close
-
     now = now or timezone.now()
     close = session_close or last_session_close(now)
     if close is None:
@@ -400,9 +385,6 @@ def orders_expire_day(*, now=None, session_close=None) -> int:
 
 def instrument_set_status(*, symbol: str, status: str, staff=None) -> None:
     """Halt or resume a symbol; caches are invalidated after commit and matching compensates halted orders."""
-    from .models import Instrument
-    from .selectors import instrument_cache_invalidate
-
     with transaction.atomic():
         updated = Instrument.objects.filter(symbol=symbol).update(trading_status=status, updated_at=timezone.now())
         if not updated:

@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django.utils.dateparse import parse_datetime
 
+from orders.selectors import order_as_dict
+
 from .. import ids
 
 ASSET_CLASS = "us_equity"
@@ -79,12 +81,8 @@ def order_json(order: dict, *, asset_id: int | None) -> dict:
     }
 
 
-ORDER_FIELDS = ("id", "client_order_id", "symbol", "side", "type", "time_in_force", "qty", "limit_price", "stop_price",
-                "status", "cum_qty", "avg_px", "created_at", "updated_at")
-
-
 def order_from_model(order) -> dict:
-    return order_json({field: getattr(order, field) for field in ORDER_FIELDS}, asset_id=order.instrument_id)
+    return order_json(order_as_dict(order), asset_id=order.instrument_id)
 
 
 def asset_json(instrument) -> dict:

@@ -1,7 +1,6 @@
 """HTTP endpoints of the Alpaca Trading API v2 surface: parse Alpaca's parameters, call BrokerX, answer in kind."""
 import codecs
 import json
-import re
 from datetime import UTC, timedelta
 from decimal import Decimal
 
@@ -19,9 +18,11 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiKey
 from accounts.permissions import CanTrade
 from brokerx.ratelimit import RedisRateThrottle
 from orders import services as order_services
+from orders.api import entry
 from orders.models import TimeInForce
 
 from .. import selectors, services
@@ -29,7 +30,6 @@ from ..authentication import AlpacaKeyAuthentication, AlpacaTradeScope
 from ..errors import NOT_FOUND, AlpacaError, exception_handler, invalid, not_found
 from . import representations as rep
 
-CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 PRICE = {"max_digits": 18, "decimal_places": 4, "required": False, "allow_null": True}
 MAX_CALENDAR_DAYS = 366
 
@@ -103,50 +103,36 @@ def _decimal(params, name: str) -> Decimal | None:
     return value
 
 
-class OrderCreateSerializer(serializers.Serializer):
-    symbol = serializers.CharField(max_length=16)
-    qty = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, allow_null=True)
-    notional = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, allow_null=True)
-    side = serializers.ChoiceField(choices=["buy", "sell"])
-    type = serializers.ChoiceField(choices=["market", "limit", "stop", "stop_limit", "trailing_stop"])
-    time_in_force = serializers.ChoiceField(choices=["day", "gtc", "opg", "cls", "ioc", "fok"])
-    limit_price = serializers.DecimalField(**PRICE)
-    stop_price = serializers.DecimalField(**PRICE)
-    trail_price = serializers.DecimalField(**PRICE)
-    trail_percent = serializers.DecimalField(**PRICE)
-    extended_hours = serializers.BooleanField(required=False, allow_null=True)
-    client_order_id = serializers.CharField(max_length=128, required=False, allow_null=True, allow_blank=True)
-    order_class = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    take_profit = serializers.JSONField(required=False, allow_null=True)
-    stop_loss = serializers.JSONField(required=False, allow_null=True)
-    legs = serializers.JSONField(required=False, allow_null=True)
-    position_intent = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+# Alpaca's order fields that BrokerX has no counterpart for, refused with what to do instead.
+_UNSUPPORTED = (
+    (lambda body: body.get("order_class") not in (None, "", "simple") or any(
+        body.get(leg) for leg in ("legs", "take_profit", "stop_loss")),
+     "order_class not supported: only simple orders are available"),
+    (lambda body: body.get("notional") not in (None, ""), "notional orders are not supported; give qty"),
+    (lambda body: body.get("type") == "trailing_stop" or any(
+        body.get(trail) not in (None, "") for trail in ("trail_price", "trail_percent")),
+     "trailing_stop orders are not supported"),
+    (lambda body: body.get("time_in_force") in ("opg", "cls"),
+     "time_in_force opg and cls are not supported"),
+    (lambda body: bool(body.get("extended_hours")), "extended hours orders are not supported"),
+)
 
 
-def _order_request(data: dict) -> order_services.OrderRequest:
-    """Alpaca's order body -> the native request, refusing what BrokerX does not offer with a clear 422."""
-    if data.get("order_class") not in (None, "", "simple") or data.get("legs") or data.get("take_profit") \
-            or data.get("stop_loss"):
-        raise invalid("order_class not supported: only simple orders are available")
-    if data.get("notional") is not None:
-        raise invalid("notional orders are not supported; give qty")
-    if data.get("qty") is None:
-        raise invalid("qty is required")
-    if data["qty"] <= 0:
-        raise invalid("qty must be > 0")
-    if data["type"] == "trailing_stop" or data.get("trail_price") is not None or data.get("trail_percent") is not None:
-        raise invalid("trailing_stop orders are not supported")
-    if data["time_in_force"] in ("opg", "cls"):
-        raise invalid(f"time_in_force {data['time_in_force']} is not supported")
-    if data.get("extended_hours"):
-        raise invalid("extended hours orders are not supported")
-    client_order_id = data.get("client_order_id") or None
-    if client_order_id is not None and not CLIENT_ORDER_ID.match(client_order_id):
-        raise invalid("client_order_id must be 1-64 characters of letters, digits and . _ : -")
-    return order_services.OrderRequest(
-        symbol=data["symbol"].upper(), side=data["side"], type=data["type"], time_in_force=data["time_in_force"],
-        qty=data["qty"], limit_price=data.get("limit_price"), stop_price=data.get("stop_price"),
-        client_order_id=client_order_id)
+def _native_order_body(body) -> dict:
+    """Alpaca's order body as order entry's (orders.api.entry), which checks it like any other order."""
+    if not isinstance(body, dict):
+        raise invalid("request body must be a JSON object")
+    for refused, message in _UNSUPPORTED:
+        if refused(body):
+            raise invalid(message)
+    # Alpaca ignores fields it does not know; of the rest, order entry reads its own (order_class: simple ...).
+    native = {name: body[name] for name in entry.FIELDS if name in body}
+    if native.get("client_order_id") in (None, ""):
+        native.pop("client_order_id", None)  # Alpaca's SDK sends null (or "") for "none"
+    for name in ("limit_price", "stop_price"):
+        if native.get(name) is None:
+            native.pop(name, None)
+    return native
 
 
 class OrderReplaceSerializer(serializers.Serializer):
@@ -227,13 +213,19 @@ class OrderListView(AlpacaView):
             side=_choice(params, "side", ("buy", "sell"), None), symbols=symbols)
         return Response([rep.order_from_model(order) for order in orders])
 
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated()]  # trade permission is order entry's, as on every door
+        return super().get_permissions()
+
     @extend_schema(exclude=True)
     def post(self, request):
-        order_request = _order_request(_valid(OrderCreateSerializer, request.data))
-        order, created = order_services.order_place(user=request.user, request=order_request)
-        if not created:
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
+        entered = entry.order_enter(request, user=request.user, api_key=api_key,
+                                    body=_native_order_body(request.data))
+        if not entered.created:
             raise invalid("client_order_id must be unique")
-        return Response(rep.order_from_model(order))
+        return Response(rep.order_from_model(entered.order))
 
     @extend_schema(exclude=True)
     def delete(self, request):

@@ -41,14 +41,8 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
     return {"code": code, "message": message, "details": details or {}}
 
 
-def exception_handler(exc, context):
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
-    if not isinstance(exc, exceptions.APIException):
-        return None  # a real bug: let Django log it and answer 500
-
+def error_reply(exc: exceptions.APIException) -> tuple[int, dict, dict]:
+    """(status, body, headers) of an API exception in the native error shape."""
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
@@ -63,5 +57,16 @@ def exception_handler(exc, context):
     else:
         code = next((c for cls, c in _CODE_BY_EXCEPTION.items() if isinstance(exc, cls)), "error")
         body = error_body(code, str(exc.detail))
+    return exc.status_code, body, headers
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a real bug: let Django log it and answer 500
+    status_code, body, headers = error_reply(exc)
     set_rollback()
-    return Response(body, status=exc.status_code, headers=headers)
+    return Response(body, status=status_code, headers=headers)

@@ -66,7 +66,8 @@ MIDDLEWARE = [
     "brokerx.observability.RequestIdMiddleware",
     "brokerx.middleware.InternalProbesMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "orders.api.fast.OrderEntryMiddleware",  # token/API-key order entry skips the browser middleware below
+    "brokerx.ratelimit.RateLimitHeadersMiddleware",
+    "orders.api.middleware.OrderEntryMiddleware",  # token/API-key order entry skips the browser middleware below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -75,7 +76,6 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "brokerx.ratelimit.RateLimitHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

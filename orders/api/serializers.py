@@ -1,12 +1,14 @@
 """Request parsing and response shapes of the orders API."""
 from rest_framework import serializers
 
-from ..models import Instrument, Order, OrderEvent, OrderType, Side, TimeInForce
+from ..models import ORDER_API_FIELDS, Instrument, Order, OrderEvent, OrderType, Side, TimeInForce
 
 PRICE = {"max_digits": 18, "decimal_places": 4}
 
 
 class OrderCreateSerializer(serializers.Serializer):
+    """The body of POST /api/v1/orders as the OpenAPI document shows it (order entry parses it: entry.py)."""
+
     symbol = serializers.CharField(max_length=16)
     side = serializers.ChoiceField(choices=Side.choices)
     type = serializers.ChoiceField(choices=OrderType.choices)
@@ -37,9 +39,7 @@ class OrderCancelSerializer(serializers.Serializer):
 class OrderSerializer(serializers.ModelSerializer):
     class Meta:
         model = Order
-        fields = ("id", "client_order_id", "symbol", "side", "type", "time_in_force", "qty", "limit_price",
-                  "stop_price", "protection_price", "status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount",
-                  "fees_paid", "version", "saga_state", "reason", "created_at", "updated_at")
+        fields = ORDER_API_FIELDS
         read_only_fields = fields
 
 

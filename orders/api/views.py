@@ -1,19 +1,20 @@
 """HTTP endpoints of the orders context: parse, authorize, call a service, shape the answer."""
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiKey
 from accounts.permissions import CanTrade, HasTradeScope
 from brokerx.api.errors import ApiError
-from brokerx.ratelimit import RedisRateThrottle
+from brokerx.idempotency import idempotent
 
 from .. import selectors, services
 from ..errors import OrderError, OrderNotOpen, StaleOrderVersion
 from ..models import Instrument
-from . import fast
+from . import entry
 from .serializers import (
     InstrumentSerializer,
     OrderCancelSerializer,
@@ -44,19 +45,9 @@ def _datetime_param(request, name: str):
 class OrderListCreateView(generics.ListAPIView):
     serializer_class = OrderSerializer
 
-    # Token and API-key POSTs never get here: fast.OrderEntryMiddleware serves them (same shapes, no DRF).
-
-    def get_permissions(self):
-        if self.request.method == "POST":
-            return [IsAuthenticated(), CanTrade(), HasTradeScope()]
-        return [IsAuthenticated()]
-
-    def get_throttles(self):
-        if self.request.method == "POST":
-            throttle = RedisRateThrottle()
-            throttle.scope, throttle.rate = fast.ORDER_RATE_SCOPE, "50/s"
-            return [throttle]
-        return []
+    # POST: trade permission and the rate limit are order entry's (entry.order_enter), as on every other door.
+    # Token and API-key POSTs without an Idempotency-Key are answered before they get here (OrderEntryMiddleware).
+    permission_classes = [IsAuthenticated]
 
     @extend_schema(parameters=[
         OpenApiParameter("status", str, description="open, closed, or an order status"),
@@ -73,19 +64,22 @@ class OrderListCreateView(generics.ListAPIView):
             after=_datetime_param(self.request, "after"), until=_datetime_param(self.request, "until"),
             updated_after=_datetime_param(self.request, "updated_after"))
 
-    @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer, 200: OrderSerializer})
+    @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer, 200: OrderSerializer},
+                   parameters=[OpenApiParameter(
+                       "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+                       description="Optional. The same key with the same body replays the stored answer "
+                                   "(`Idempotent-Replayed: true`); with another body 422 `idempotency_key_reused`; "
+                                   "while the first request runs 409 `idempotency_in_flight`.")])
+    @idempotent(required=False)
     def post(self, request):
-        serializer = OrderCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
         try:
-            order, created = services.order_place(user=request.user, request=services.OrderRequest(
-                symbol=data["symbol"].upper(), side=data["side"], type=data["type"],
-                time_in_force=data["time_in_force"], qty=data["qty"], limit_price=data.get("limit_price"),
-                stop_price=data.get("stop_price"), client_order_id=data.get("client_order_id")))
-        except OrderError as exc:
-            raise _api_error(exc) from exc
-        return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+            entered = entry.order_enter(request, user=request.user, api_key=api_key, body=request.data)
+        except entry.REFUSALS as exc:
+            status_code, body, headers = entry.refusal(exc)
+            return Response(body, status=status_code, headers=headers)
+        status_code, body = entry.ack(entered)
+        return Response(body, status=status_code)
 
 
 class OrderDetailView(APIView):

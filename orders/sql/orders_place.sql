@@ -1,9 +1,13 @@
--- The whole accept step of an order in one statement: replay, order, event, outbox row, reservation (ADR 007).
-CREATE OR REPLACE FUNCTION orders_place(
+-- The accept step of an order: replay check, order row, outbox event, reservation (ADR 007). Returns the row it
+-- wrote (or, for a repeated client_order_id, the existing order); the caller's statement (orders.services.ACCEPT_SQL)
+-- writes the order's `accepted` event from that row, in the same statement.
+DROP FUNCTION IF EXISTS orders_place(bigint, bigint, text, text, text, text, text, numeric, numeric, numeric, numeric,
+                                     numeric, text, text, timestamptz);
+CREATE FUNCTION orders_place(
     p_user_id bigint, p_instrument_id bigint, p_symbol text, p_client_order_id text, p_side text, p_type text,
     p_time_in_force text, p_qty numeric, p_limit_price numeric, p_stop_price numeric, p_protection_price numeric,
     p_reserve numeric, p_asset text, p_queue text, p_now timestamptz
-) RETURNS TABLE (created boolean, order_id bigint)
+) RETURNS TABLE (created boolean, placed orders_order)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_available_kind text := CASE WHEN p_side = 'buy' THEN 'cash_available' ELSE 'securities_available' END;
@@ -12,14 +16,15 @@ DECLARE
     v_reserved_id bigint;
     v_balance numeric;
     v_order_id bigint;
+    v_order orders_order;
     v_entry_id bigint;
     v_client_order_id text;
 BEGIN
     IF p_client_order_id IS NOT NULL THEN
-        SELECT o.id INTO v_order_id FROM orders_order o
+        SELECT * INTO v_order FROM orders_order o
          WHERE o.user_id = p_user_id AND o.client_order_id = p_client_order_id;
         IF FOUND THEN
-            RETURN QUERY SELECT false, v_order_id;
+            RETURN QUERY SELECT false, v_order;
             RETURN;
         END IF;
     END IF;
@@ -45,19 +50,14 @@ BEGIN
     VALUES (v_order_id, p_user_id, p_instrument_id, p_symbol, v_client_order_id, p_side, p_type, p_time_in_force,
             p_qty, p_limit_price, p_stop_price, p_protection_price, 'new', 0, p_qty, NULL, p_reserve, 0, 1, NULL,
             false, 'created', '', p_now, p_now)
-    ON CONFLICT (user_id, client_order_id) DO NOTHING;
+    ON CONFLICT (user_id, client_order_id) DO NOTHING
+    RETURNING * INTO v_order;
     IF NOT FOUND THEN  -- the same client_order_id committed meanwhile by a concurrent request
-        SELECT o.id INTO v_order_id FROM orders_order o
+        SELECT * INTO v_order FROM orders_order o
          WHERE o.user_id = p_user_id AND o.client_order_id = p_client_order_id;
-        RETURN QUERY SELECT false, v_order_id;
+        RETURN QUERY SELECT false, v_order;
         RETURN;
     END IF;
-
-    INSERT INTO orders_orderevent (order_id, type, data, created_at)
-    VALUES (v_order_id, 'accepted', jsonb_build_object(
-        'status', 'new', 'qty', p_qty::text, 'cum_qty', '0', 'leaves_qty', p_qty::text, 'avg_px', NULL,
-        'limit_price', p_limit_price::text, 'stop_price', p_stop_price::text, 'time_in_force', p_time_in_force,
-        'reserved_amount', p_reserve::text, 'version', 1, 'reason', '', 'saga', 'created'), p_now);
 
     INSERT INTO outbox_outboxevent (event_id, topic, queue, partition_key, aggregate_type, aggregate_id, payload,
                                     status, attempts, available_at, last_error, created_at)
@@ -82,6 +82,6 @@ BEGIN
       FROM (VALUES (v_available_id, -p_reserve), (v_reserved_id, p_reserve)) AS leg(account_id, amount)
      ORDER BY leg.account_id;
 
-    RETURN QUERY SELECT true, v_order_id;
+    RETURN QUERY SELECT true, v_order;
 END
 $$;

@@ -1,4 +1,4 @@
-"""The lean order-entry path for tokens and API keys: same shapes as the DRF view, one database round trip."""
+"""OrderEntryMiddleware: token and API-key orders answered ahead of the browser middleware, through order entry."""
 from decimal import Decimal
 
 import pytest
