@@ -92,6 +92,10 @@ class MfaChallenge(models.Model):
         return f"MFA challenge {self.id} of {self.user_id}"
 
 
+# The JWT claim (refresh and access tokens) naming the token's family: tokens write it, live streams read it.
+FAMILY_CLAIM = "fam"
+
+
 class RefreshTokenFamily(models.Model):
     """Every refresh token rotated from one login; presenting a rotated-out member revokes the whole family."""
 

@@ -16,9 +16,13 @@ import hashlib
 import logging
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from brokerx.push import group_publish
+
+from .models import FAMILY_CLAIM, ApiKey, RefreshTokenFamily, User
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +48,6 @@ def session_group(session_key: str) -> str:
 
 def credential_groups(*, user_id: int, auth=None, session_key: str | None = None) -> list[str]:
     """The groups a socket opened by `user_id` with `auth` (ApiKey, AccessToken or None for a session) joins."""
-    from .models import ApiKey
-    from .services.tokens import FAMILY_CLAIM
-
     groups = [user_group(user_id)]
     if isinstance(auth, ApiKey):
         groups.append(api_key_group(auth.pk))
@@ -59,12 +60,6 @@ def credential_groups(*, user_id: int, auth=None, session_key: str | None = None
 
 def credentials_valid(*, user_id: int, auth=None, session_key: str | None = None) -> bool:
     """Whether the user and the credential a socket was opened with still hold (read from the database)."""
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
-    from .models import ApiKey, RefreshTokenFamily, User
-    from .services.tokens import FAMILY_CLAIM
-
     if not User.objects.filter(pk=user_id, is_active=True, locked_at__isnull=True).exists():
         return False
     if isinstance(auth, ApiKey):
@@ -124,8 +119,6 @@ class CredentialBoundMixin:
         self._credential_groups, self._credentials = (), None
 
     async def _recheck_periodically(self) -> None:
-        from django.conf import settings
-
         while self._credentials is not None:
             await asyncio.sleep(settings.WS_CREDENTIAL_RECHECK_SECONDS)
             if self._credentials is not None and not await database_sync_to_async(credentials_valid)(

@@ -2,6 +2,8 @@
 from rest_framework import authentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from accounts.services import api_key_authenticate
+
 
 class AlpacaKeyAuthentication(authentication.BaseAuthentication):
     """request.user is the key's owner, request.auth the ApiKey (its scope gates writes)."""
@@ -11,8 +13,6 @@ class AlpacaKeyAuthentication(authentication.BaseAuthentication):
         secret = request.META.get("HTTP_APCA_API_SECRET_KEY", "").strip()
         if not key_id and not secret:
             return None
-        from accounts.services import api_key_authenticate
-
         return api_key_authenticate(key_id=key_id, secret=secret)
 
     def authenticate_header(self, request) -> str:

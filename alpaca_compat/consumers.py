@@ -14,7 +14,11 @@ from decimal import Decimal, InvalidOperation
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from accounts.errors import AccountsError
 from accounts.realtime import CredentialBoundMixin
+from accounts.services import api_key_authenticate
+from orders.selectors import instrument_get
+from portfolios.models import Position
 
 from .api import representations as rep
 
@@ -173,9 +177,6 @@ class TradeUpdatesConsumer(CredentialBoundMixin, AsyncWebsocketConsumer):
 
 @database_sync_to_async
 def _authenticate(key_id: str, secret: str):
-    from accounts.errors import AccountsError
-    from accounts.services import api_key_authenticate
-
     try:
         return api_key_authenticate(key_id=key_id, secret=secret)
     except AccountsError:
@@ -184,9 +185,6 @@ def _authenticate(key_id: str, secret: str):
 
 @database_sync_to_async
 def _asset_and_position(user_id: int, symbol: str, with_position: bool):
-    from orders.selectors import instrument_get
-    from portfolios.models import Position
-
     instrument = instrument_get(symbol) if symbol else None
     position_qty = None
     if with_position:

@@ -9,6 +9,8 @@ import os
 
 from a2wsgi import WSGIMiddleware
 from a2wsgi.wsgi import WSGIResponder
+from asgiref.local import Local
+from django.core.cache import caches
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
@@ -47,9 +49,6 @@ def _caches_per_thread() -> None:
     sixth of the web process's CPU per order). The pool's threads are long-lived and the Redis clients are
     thread-safe, so one backend per thread is what a threaded WSGI server has anyway.
     """
-    from asgiref.local import Local
-    from django.core.cache import caches
-
     caches._connections = Local(thread_critical=True)
 
 

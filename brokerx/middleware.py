@@ -1,6 +1,8 @@
 """A base for small middleware that works on both sides of Django's handler: no thread switch under ASGI."""
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
+from . import health, metrics
+
 
 class SyncAndAsyncMiddleware:
     """Subclasses implement `before(request)` (returning what `after` needs) and `after(request, response, state)`."""
@@ -51,8 +53,6 @@ class InternalProbesMiddleware:
     """
 
     def __init__(self, get_response):
-        from . import health, metrics
-
         self.get_response = get_response
         self.views = {"/healthz": health.healthz, "/readyz": health.readyz, "/metrics": metrics.metrics_view}
 

@@ -4,6 +4,8 @@ import re
 import uuid
 from contextvars import ContextVar
 
+from celery.signals import before_task_publish, task_postrun, task_prerun
+
 from .middleware import SyncAndAsyncMiddleware
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -45,8 +47,6 @@ class RequestIdMiddleware(SyncAndAsyncMiddleware):
 
 def connect_celery_signals() -> None:
     """Publish the current request id as a task header; restore it while the task runs."""
-    from celery.signals import before_task_publish, task_postrun, task_prerun
-
     @before_task_publish.connect(weak=False)
     def _add_request_id(headers=None, **_kwargs):
         request_id = request_id_var.get()

@@ -12,6 +12,10 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 
+from accounts.authentication import parse_api_key_credentials
+from accounts.errors import AccountsError
+from accounts.services import access_token_authenticate, api_key_authenticate
+
 _OTP_SESSION_KEY = "otp_device_id"  # django_otp.DEVICE_ID_SESSION_KEY
 
 
@@ -33,10 +37,6 @@ def _credentials(scope) -> tuple[str, str] | None:
 
 @database_sync_to_async
 def _authenticate(kind: str, value: str):
-    from accounts.authentication import parse_api_key_credentials
-    from accounts.errors import AccountsError
-    from accounts.services import access_token_authenticate, api_key_authenticate
-
     try:
         if kind == "jwt":
             return access_token_authenticate(token=value)

@@ -3,6 +3,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from orders.selectors import instrument_get
+
 from . import market
 
 SYMBOL_MAX_LENGTH = 16
@@ -119,8 +121,6 @@ def _snapshot_message(stream: str, snapshot: dict) -> dict:
 
 @database_sync_to_async
 def _symbol_exists(symbol: str) -> bool:
-    from orders.selectors import instrument_get
-
     return instrument_get(symbol) is not None
 
 

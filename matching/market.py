@@ -22,6 +22,8 @@ from django_redis import get_redis_connection
 from redis.exceptions import LockError, RedisError
 
 from brokerx.push import group_publish
+from orders.models import OPEN_STATUSES, Instrument, Order
+from orders.selectors import instrument_get
 
 from .models import Bar, Trade
 
@@ -81,8 +83,6 @@ def _bar_json(bar: Bar, px: Decimal, qx: Decimal) -> dict:
 
 
 def _grid_of(symbol: str) -> tuple[Decimal, Decimal]:
-    from orders.selectors import instrument_get
-
     instrument = instrument_get(symbol)
     if instrument is None:
         raise UnknownSymbol(symbol)
@@ -336,8 +336,6 @@ def _read_through(symbol: str, name: str, compute: Callable[[dict], dict]) -> di
 
 def _book_from_db(symbol: str, levels: int, px: Decimal, qx: Decimal) -> dict:
     """Aggregate resting orders: what the matching worker's book holds, as of the last commit."""
-    from orders.models import OPEN_STATUSES, Order
-
     resting = (Order.objects.filter(symbol=symbol, status__in=OPEN_STATUSES, book_seq__isnull=False,
                                     limit_price__isnull=False)
                .filter(Q(type="limit") | Q(stop_triggered=True)))  # a parked stop is not in the book yet
@@ -366,8 +364,6 @@ def market_quote(symbol: str) -> dict:
     px, qx = _grid_of(symbol)
 
     def compute(live: dict) -> dict:
-        from orders.models import Instrument
-
         last = Instrument.objects.filter(symbol=symbol).values_list("last_price", flat=True).first()
         quote = _quote(_book_from_db(symbol, 1, px, qx), last, px)
         return {"symbol": symbol, **_position(live, "quote"), **quote, "timestamp": timezone.now().isoformat()}

@@ -1,6 +1,7 @@
 """Outbox health for Prometheus: pending and dead-lettered events per queue, read on scrape."""
 import logging
 
+from django.db import connection
 from prometheus_client.core import GaugeMetricFamily
 
 from brokerx.metrics import register_scrape_collector
@@ -16,8 +17,6 @@ class OutboxCollector:
     def collect(self):
         gauge = GaugeMetricFamily("outbox_events", "Outbox events not yet delivered", labels=["queue", "status"])
         try:
-            from django.db import connection
-
             with connection.cursor() as cursor:
                 cursor.execute("SELECT queue, status, count(*) FROM outbox_outboxevent "
                                "WHERE status IN ('pending', 'dead') GROUP BY queue, status")

@@ -18,6 +18,7 @@ from prometheus_client import Counter
 from psycopg.types.json import Jsonb
 
 from brokerx.db import execute_bound, insert_rows
+from brokerx.enqueue import task_enqueue
 
 from . import registry
 from .models import OutboxEvent, OutboxStatus
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 DRAIN_BATCH = int(os.environ.get("BROKERX_OUTBOX_BATCH", "500"))  # events per drain transaction
+# The drain task (outbox.tasks), kicked by name: the tasks module imports these services.
+OUTBOX_DRAIN_TASK = "outbox.drain"
 events_processed = Counter("outbox_events_processed_total", "Outbox events handled", ["topic", "outcome"])
 
 
@@ -71,8 +74,6 @@ class _Kicker:
             self._wake.notify()
 
     def _run(self) -> None:
-        from .tasks import outbox_drain
-
         while True:
             with self._wake:
                 while not self._pending:
@@ -85,7 +86,7 @@ class _Kicker:
                     # kick lost with its message stops holding back the next ones (the sweep covers the gap).
                     if get_redis_connection("default").set(kick_mark_key(queue, partition_key), 1, nx=True,
                                                            ex=KICK_MARK_TTL):
-                        outbox_drain.apply_async(args=[queue, partition_key], queue=queue)
+                        task_enqueue(OUTBOX_DRAIN_TASK, args=(queue, partition_key), queue=queue)
                 except Exception:  # the beat sweep delivers it anyway
                     logger.warning("outbox kick failed; the sweep will deliver", exc_info=True)
 

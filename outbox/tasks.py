@@ -8,7 +8,7 @@ from . import services
 DRAIN_TIME_BUDGET = 2.0  # seconds one task drains a partition before it yields to other partitions
 
 
-@shared_task(name="outbox.drain", ignore_result=True, acks_late=True)
+@shared_task(name=services.OUTBOX_DRAIN_TASK, ignore_result=True, acks_late=True)
 def outbox_drain(queue: str, partition_key: str = "") -> int:
     """Drain until the partition is empty, so events committed while it ran need no kick of their own."""
     services.kick_mark_clear(queue, partition_key)  # before claiming: later commits must kick again

@@ -3,6 +3,8 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 
+from brokerx.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_TRADER_EMAIL
+
 from .models import JournalEntry, LedgerAccount
 from .services import adjustment_post
 
@@ -12,8 +14,6 @@ DEMO_SHARES = [("AAPL", Decimal("50"), Decimal("180")), ("MSFT", Decimal("20"), 
 
 
 def seed_demo(stdout) -> None:
-    from brokerx.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_TRADER_EMAIL
-
     User = get_user_model()
     staff = User.objects.filter(email=DEMO_STAFF_EMAIL).first()
     trader = User.objects.filter(email=DEMO_TRADER_EMAIL).first()

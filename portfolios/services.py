@@ -17,6 +17,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.services import staff_audit_record
+from brokerx.enqueue import task_enqueue
 from outbox.services import outbox_emit
 
 from .errors import InsufficientFunds, InvalidAmount, InvalidState, LimitExceeded, UnbalancedEntry
@@ -33,6 +34,8 @@ from .selectors import (  # noqa: F401  (re-exported: the portfolios API in one 
 Kind = LedgerAccount.Kind
 EntryKind = JournalEntry.Kind
 COST_QUANTUM = Decimal("0.00000001")
+# The settlement task (portfolios.tasks), enqueued by name: the tasks module imports these services.
+DEPOSIT_SETTLE_TASK = "portfolios.deposit_settle"
 
 
 def ledger_currency() -> str:
@@ -339,9 +342,7 @@ def deposit_create(*, user, amount: Decimal, simulate: str | None = None) -> Dep
 
 
 def _enqueue_deposit_settle(deposit_id: int) -> None:
-    from .tasks import deposit_settle_task
-
-    deposit_settle_task.apply_async((deposit_id,), countdown=settings.DEPOSIT_SETTLE_DELAY_SECONDS)
+    task_enqueue(DEPOSIT_SETTLE_TASK, args=(deposit_id,), countdown=settings.DEPOSIT_SETTLE_DELAY_SECONDS)
 
 
 def deposit_settle(*, deposit_id: int) -> Deposit:

@@ -7,12 +7,12 @@ from django.utils import timezone
 
 from .gateway import payment_gateway
 from .models import Deposit
-from .services import deposit_fail, deposit_settle
+from .services import DEPOSIT_SETTLE_TASK, deposit_fail, deposit_settle
 
 
 # Asks the provider again every DEPOSIT_SETTLE_DELAY_SECONDS while it says "pending"; the sweep below
 # takes over after that (and after a lost message: a broker restart, a worker killed before it acked).
-@shared_task(name="portfolios.deposit_settle", bind=True, ignore_result=True, max_retries=100)
+@shared_task(name=DEPOSIT_SETTLE_TASK, bind=True, ignore_result=True, max_retries=100)
 def deposit_settle_task(self, deposit_id: int) -> str:
     """Ask the provider how the deposit stands and settle or reverse it; a repeated delivery is a no-op.
 

@@ -1,5 +1,6 @@
 """Accounts API: sign-up, e-mail verification, two-step sign-in to JWT, token refresh, TOTP, API keys."""
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
@@ -167,8 +168,6 @@ class TotpView(_Interactive):
 
     @extend_schema(responses={200: s.TotpStateOut}, tags=["auth"])
     def get(self, request):
-        from django_otp.plugins.otp_totp.models import TOTPDevice
-
         devices = TOTPDevice.objects.filter(user=request.user)
         return Response({"confirmed": devices.filter(confirmed=True).exists(),
                          "pending": devices.filter(confirmed=False).exists()})

@@ -13,11 +13,9 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from ..errors import AccountInactive, AccountLocked, TokenInvalid, TokenReused
-from ..models import RefreshTokenFamily, User
+from ..models import FAMILY_CLAIM, RefreshTokenFamily, User
 from ..realtime import family_group, sockets_close
 from ..selectors import user_cache_key, user_get_for_auth
-
-FAMILY_CLAIM = "fam"
 
 
 def family_revoked_cache_key(family_id: str) -> str:

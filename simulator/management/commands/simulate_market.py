@@ -4,6 +4,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from orders.models import Instrument
+from outbox.services import outbox_drain
 from simulator.services import simulator_run_once
 
 
@@ -40,9 +42,6 @@ class Command(BaseCommand):
             self.stdout.write("stopped")
 
     def _match(self, symbols) -> None:
-        from orders.models import Instrument
-        from outbox.services import outbox_drain
-
         names = symbols or Instrument.objects.filter(is_tradable=True).values_list("symbol", flat=True)
         for symbol in names:
             while outbox_drain(queue="critical", partition_key=symbol.upper()):
