@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from brokerx.db import retry_deadlocks
 from notifications.services import ReportDraft, execution_reports_record
-from outbox.services import EventDraft, _kick_after_commit, kick_now, outbox_emit, outbox_emit_many
+from outbox.services import EventDraft, kick_after_commit, kick_now, outbox_emit, outbox_emit_many
 from portfolios import services as ledger
 from portfolios.errors import InsufficientFunds
 
@@ -213,7 +213,7 @@ def _orders_place(params: list) -> tuple[bool, Order]:
 
 def kick_matching(symbol: str) -> None:
     """Ask the symbol's matching worker to drain, after the current transaction commits."""
-    _kick_after_commit(MATCHING_QUEUE, symbol)
+    kick_after_commit(MATCHING_QUEUE, symbol)
 
 
 def _release_reservation(order: Order, *, reason: str) -> None:

@@ -99,7 +99,7 @@ def kick_now(queue: str, partition_key: str) -> None:
     _kicker.request(queue, partition_key)
 
 
-def _kick_after_commit(queue: str, partition_key: str) -> None:
+def kick_after_commit(queue: str, partition_key: str) -> None:
     """Ask a worker to drain (queue, partition) once this transaction commits; once per transaction."""
     marker = ("outbox-kick", queue, partition_key)
     if any(getattr(func, "_bx_marker", None) == marker for _sids, func, _robust in connection.run_on_commit):
@@ -124,7 +124,7 @@ def outbox_emit(*, topic: str, payload: dict, aggregate_type: str = "", aggregat
         processed_at=None if has_handler else timezone.now(),
     )
     if has_handler:
-        _kick_after_commit(queue, partition_key)
+        kick_after_commit(queue, partition_key)
     return event
 
 
@@ -165,7 +165,7 @@ def outbox_emit_many(events: list[EventDraft]) -> None:
                      str(event.aggregate_id), Jsonb(event.payload), status, 0, available_at, "", now, processed_at))
     insert_rows("outbox_outboxevent", EVENT_COLUMNS, rows)
     for queue, partition_key in kicks:
-        _kick_after_commit(queue, partition_key)
+        kick_after_commit(queue, partition_key)
 
 
 def partition_lock_key(queue: str, partition_key: str) -> int:

@@ -123,7 +123,7 @@ def test_the_sweep_delivers_an_event_whose_kick_was_lost(celery_worker_default, 
     import outbox.services as services
     from outbox.tasks import outbox_sweep
 
-    monkeypatch.setattr(services, "_kick_after_commit", lambda queue, partition_key: None)  # the broker lost it
+    monkeypatch.setattr(services, "kick_after_commit", lambda queue, partition_key: None)  # the broker lost it
     with transaction.atomic():
         outbox_emit(topic="test.recorded", payload={"n": 7}, partition_key="LOST")
     time.sleep(0.5)
