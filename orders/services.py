@@ -254,7 +254,12 @@ def _close(order: Order, *, status: str, reason: str, event_type: str) -> None:
     order.reason = reason
     order.leaves_qty = Decimal("0")
     order.version += 1
-    order.save(update_fields=["status", "reason", "leaves_qty", "reserved_amount", "version", "updated_at"])
+    if order.saga_state == SagaState.CREATED:
+        # Closed before matching took it (its order.created still pending): the saga ends here, completed by
+        # the close, not compensated (nothing failed); matching then skips the order.created of a closed order.
+        order_saga_complete(order=order)
+    order.save(update_fields=["status", "reason", "leaves_qty", "reserved_amount", "version", "saga_state",
+                              "updated_at"])
     _record(order, event_type)
     _report(order, "expired" if status == OrderStatus.EXPIRED else "canceled", reason=reason)
     _emit_to_matching(order, "order.canceled")

@@ -6,8 +6,9 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.utils import timezone
 
+from brokerx.invariants import invariants_check
 from matching.services import book_forget
-from orders.models import Instrument, Order
+from orders.models import Instrument
 from orders.selectors import instrument_cache_invalidate
 from outbox.services import outbox_drain
 from portfolios.models import LedgerAccount
@@ -60,15 +61,11 @@ def balance(user, kind: str, asset: str = "USD") -> Decimal:
 
 
 def assert_books_balanced() -> None:
-    """The ledger's checks (balanced, no drift, nothing negative), plus: reservations equal open-order holds."""
+    """The ledger's checks (balanced, no drift, nothing negative), plus every platform invariant
+    (brokerx.invariants: reservations equal open-order holds, quantities, fills, sagas, outbox)."""
     ledger_books_balanced()
-    for account in LedgerAccount.objects.filter(kind__in=["cash_reserved", "securities_reserved"]):
-        side = "buy" if account.kind == "cash_reserved" else "sell"
-        filters = {"user_id": account.owner_id, "side": side, "status__in": ["new", "partially_filled"]}
-        if side == "sell":
-            filters["symbol"] = account.asset
-        held = sum((o.reserved_amount for o in Order.objects.filter(**filters)), Decimal("0"))
-        assert account.balance == held, f"{account}: reserved {account.balance} != open holds {held}"
+    violations = [str(v) for v in invariants_check()]
+    assert violations == [], "invariants drifted:\n" + "\n".join(violations)
 
 
 @pytest.fixture

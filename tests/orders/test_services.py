@@ -13,7 +13,7 @@ from orders.models import Instrument, Order, OrderEvent
 from orders.selectors import instrument_cache_invalidate, order_state_from_events
 from orders.services import OrderRequest, buy_reservation, order_cancel, order_place, order_replace
 from outbox.models import OutboxEvent
-from tests.trading_fixtures import assert_books_balanced, balance
+from tests.trading_fixtures import assert_books_balanced, balance, match
 
 pytestmark = pytest.mark.django_db
 
@@ -164,20 +164,22 @@ def test_replace_adjusts_the_reservation_and_says_when_priority_is_lost(instrume
     assert [e.payload["priority_lost"] for e in replaced] == [False, True]
 
 
+@pytest.mark.usefixtures("fresh_books")
 def test_replace_after_a_partial_fill_applies_to_the_remaining_quantity(instrument, make_trader, books):
     trader = make_trader(shares={"ACME": "100"})
+    buyer = make_trader(cash="1000")
     order, _ = order_place(user=trader, request=limit(side="sell", qty="10", price="100.00"))
-    # A partial fill of 4, as the matching worker records it (shares leave the reservation).
-    from portfolios.services import shares_release
-    buyer = trader  # the settlement path is the matching suite's; here only the order's own numbers matter
-    shares_release(user=buyer, symbol="ACME", qty=Decimal("4"), reference="test:partial")
-    Order.objects.filter(pk=order.pk).update(cum_qty=4, leaves_qty=6, reserved_amount=6, status="partially_filled")
+    match()
+    order_place(user=buyer, request=limit(qty="4", price="100.00"))
+    match()  # a real partial fill of 4: shares leave the reservation, the order is partially filled
+    order = Order.objects.get(pk=order.pk)
+    assert (order.status, order.cum_qty, order.leaves_qty, order.reserved_amount) == ("partially_filled", 4, 6, 6)
 
     with pytest.raises(OrderRejected) as err:
-        order_replace(user=trader, order_id=order.pk, version=1, qty=Decimal("4"))
+        order_replace(user=trader, order_id=order.pk, version=order.version, qty=Decimal("4"))
     assert err.value.code == "qty_below_filled"
 
-    replaced = order_replace(user=trader, order_id=order.pk, version=1, qty=Decimal("8"))
+    replaced = order_replace(user=trader, order_id=order.pk, version=order.version, qty=Decimal("8"))
 
     assert replaced.qty == 8 and replaced.cum_qty == 4 and replaced.leaves_qty == 4
     assert replaced.reserved_amount == 4
