@@ -12,6 +12,7 @@ Usage:
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -48,6 +49,7 @@ class Usage:
     reset_in: int  # seconds until the window ends
 
 
+@functools.lru_cache(maxsize=256)
 def parse_rate(rate: str) -> Rate:
     """'5/min', '100/hour', '10/30s' -> Rate."""
     match = _RATE_RE.match(rate.lower())

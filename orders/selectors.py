@@ -114,9 +114,25 @@ def json_value(value):
     return value
 
 
+def _as_text(value):
+    return None if value is None else str(value)
+
+
+def _as_time(value):
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _converter(name: str):
+    kind = Order._meta.get_field(name).get_internal_type()
+    return {"DecimalField": _as_text, "DateTimeField": _as_time}.get(kind)
+
+
+_API_CONVERTERS = tuple((name, _converter(name)) for name in ORDER_API_FIELDS)
+
+
 def order_as_dict(order: Order) -> dict:
-    """The order as the API shows it (ORDER_API_FIELDS): OrderSerializer's output, without DRF on the hot paths."""
-    return {name: json_value(getattr(order, name)) for name in ORDER_API_FIELDS}
+    return {name: getattr(order, name) if convert is None else convert(getattr(order, name))
+            for name, convert in _API_CONVERTERS}
 
 
 def order_state(order: Order) -> dict:
