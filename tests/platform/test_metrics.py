@@ -231,7 +231,8 @@ def fake_platform(tmp_path, monkeypatch):
     spawned: list[tuple[str, dict, int]] = []
     managed: list[dict] = []
 
-    def spawn(self, name, argv, *, env=None, user=None, stdout=None, nice=0):
+    def spawn(self, name, argv, *, env=None, user=None, stdout=None, nice=0, restart=False):
+        # `restart` is not honoured (nothing registered in self.restarts): the first child that "exits" ends run().
         process = _ExitedProcess()
         self.children.append((name, process))
         spawned.append((name, dict(env or {}), nice))
