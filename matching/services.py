@@ -28,13 +28,14 @@ from orders.models import (
     SagaState,
     TradingStatus,
 )
-from orders.selectors import order_as_dict, order_state
+from orders.selectors import instrument_cache_invalidate, order_as_dict, order_state
 from outbox.services import outbox_emit_many
 from portfolios import services as ledger
 from portfolios import settlement
 
 from . import engine
 from .engine import events as ev
+from .market import market_publish, market_record_trades
 from .models import BookState, Trade
 
 logger = logging.getLogger(__name__)
@@ -409,8 +410,6 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
     if batch.last_price is not None:
         state.last_price = batch.last_price
     state.save()
-    from .market import market_record_trades  # 1-minute bars commit with their trades
-
     market_record_trades(symbol=batch.symbol, trades=[t for t, _, _, _ in batch.trades], version=state.version)
     # Late: posting the entries locks the traders' cash and share accounts (portfolios_posting_apply) until
     # commit, and each of their new orders waits for those rows (orders_place). The rest is written by now, so
@@ -429,15 +428,9 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
 def _after_commit(symbol: str, book: engine.OrderBook, grid: engine.Grid, batch: Batch) -> None:
     """Market data hint for live subscribers (at most once; the database is the record)."""
     if batch.last_price is not None:
-        from orders.selectors import instrument_cache_invalidate
-
         instrument_cache_invalidate(symbol)
     try:
-        from .market import market_publish
-
         market_publish(symbol=symbol, book=book, grid=grid, trades=[t for t, _, _, _ in batch.trades])
-    except ImportError:
-        pass
     except Exception:
         logger.warning("market data push failed", exc_info=True)
 

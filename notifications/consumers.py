@@ -7,6 +7,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from accounts.realtime import CredentialBoundMixin
 
 from .metrics import observe_push_delay
+from .models import StreamCounter
 from .services import user_stream_group
 
 
@@ -49,7 +50,5 @@ class OrdersConsumer(CredentialBoundMixin, AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _last_seq(self) -> int:
-        from .models import StreamCounter
-
         counter = StreamCounter.objects.filter(user_id=self.user_id).first()
         return counter.last_seq if counter else 0
