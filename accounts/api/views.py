@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from brokerx import ratelimit
 from brokerx.api.errors import ApiError
+from brokerx.api.schema import refusals
 from brokerx.ratelimit import IpRateThrottle, RedisRateThrottle
 
 from .. import selectors, services
@@ -91,7 +92,7 @@ class ResendVerificationView(_Anonymous):
 class LoginView(_Anonymous):
     throttle_scope, throttle_rate = "auth-login", "30/min"
 
-    @extend_schema(request=s.LoginIn, responses={200: s.LoginChallengeOut}, tags=["auth"],
+    @extend_schema(request=s.LoginIn, responses={200: s.LoginChallengeOut} | refusals(401, 403), tags=["auth"],
                    description="Step 1 of 2: the password. Answer the returned challenge at auth/mfa/verify.")
     def post(self, request):
         data = _valid(s.LoginIn, request)
@@ -104,7 +105,7 @@ class LoginView(_Anonymous):
 class MfaEmailView(_Anonymous):
     throttle_scope, throttle_rate = "auth-mfa-email", "10/min"
 
-    @extend_schema(request=s.MfaEmailIn, responses={202: s.MessageOut}, tags=["auth"])
+    @extend_schema(request=s.MfaEmailIn, responses={202: s.MessageOut} | refusals(401), tags=["auth"])
     def post(self, request):
         services.login_mfa_email_send(challenge_id=_valid(s.MfaEmailIn, request)["challenge_id"])
         return Response({"message": "A sign-in code is on its way to your e-mail address."},
@@ -114,7 +115,7 @@ class MfaEmailView(_Anonymous):
 class MfaVerifyView(_Anonymous):
     throttle_scope, throttle_rate = "auth-mfa-verify", "30/min"
 
-    @extend_schema(request=s.MfaVerifyIn, responses={200: s.TokenPairOut}, tags=["auth"],
+    @extend_schema(request=s.MfaVerifyIn, responses={200: s.TokenPairOut} | refusals(401, 403), tags=["auth"],
                    description="Step 2 of 2: the TOTP or e-mail code. Returns access + refresh JWTs.")
     def post(self, request):
         data = _valid(s.MfaVerifyIn, request)
@@ -127,7 +128,7 @@ class MfaVerifyView(_Anonymous):
 class TokenRefreshView(_Anonymous):
     throttle_scope, throttle_rate = "auth-token-refresh", "60/min"
 
-    @extend_schema(request=s.RefreshIn, responses={200: s.TokenPairOut}, tags=["auth"],
+    @extend_schema(request=s.RefreshIn, responses={200: s.TokenPairOut} | refusals(401, 403), tags=["auth"],
                    description="Rotates: the refresh token sent is spent. Sending a spent one revokes the sign-in.")
     def post(self, request):
         return Response(services.token_refresh(refresh=_valid(s.RefreshIn, request)["refresh"]))
@@ -136,7 +137,7 @@ class TokenRefreshView(_Anonymous):
 class LogoutView(_Anonymous):
     throttle_scope, throttle_rate = "auth-logout", "60/min"
 
-    @extend_schema(request=s.RefreshIn, responses={204: None}, tags=["auth"])
+    @extend_schema(request=s.RefreshIn, responses={204: None} | refusals(401), tags=["auth"])
     def post(self, request):
         services.token_family_revoke(refresh=_valid(s.RefreshIn, request)["refresh"])
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -172,7 +173,7 @@ class TotpView(_Interactive):
         return Response({"confirmed": devices.filter(confirmed=True).exists(),
                          "pending": devices.filter(confirmed=False).exists()})
 
-    @extend_schema(request=None, responses={201: s.TotpProvisioningOut}, tags=["auth"],
+    @extend_schema(request=None, responses={201: s.TotpProvisioningOut} | refusals(409), tags=["auth"],
                    description="Start setting up an authenticator app; confirm with a first code at "
                                "auth/mfa/totp/confirm.")
     def post(self, request):
@@ -180,7 +181,7 @@ class TotpView(_Interactive):
         return Response({"secret": provisioning.secret, "otpauth_uri": provisioning.otpauth_uri,
                          "qr_data_uri": provisioning.qr_data_uri}, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.CodeIn, responses={204: None}, tags=["auth"],
+    @extend_schema(request=s.CodeIn, responses={204: None} | refusals(400, 404), tags=["auth"],
                    description="Remove the authenticator app; a current code from it is required.")
     def delete(self, request):
         services.totp_remove(user=request.user, code=_valid(s.CodeIn, request)["code"])
@@ -190,7 +191,7 @@ class TotpView(_Interactive):
 class TotpConfirmView(_Interactive):
     throttle_scope = "auth-totp"
 
-    @extend_schema(request=s.CodeIn, responses={200: s.TotpStateOut}, tags=["auth"])
+    @extend_schema(request=s.CodeIn, responses={200: s.TotpStateOut} | refusals(404), tags=["auth"])
     def post(self, request):
         services.totp_provision_confirm(user=request.user, code=_valid(s.CodeIn, request)["code"])
         return Response({"confirmed": True, "pending": False})

@@ -1,6 +1,7 @@
 """Fills (execution reports) recovery by sequence, in-app notifications and e-mail preferences."""
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -50,8 +51,24 @@ class NotificationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class NotificationPagination(LimitOffsetPagination):
+    """A page of notifications; the view adds the caller's unread count to it."""
+
+    def get_paginated_response_schema(self, schema):
+        page = super().get_paginated_response_schema(schema)
+        page["properties"]["unread"] = {"type": "integer", "description": "The caller's unread notifications, all "
+                                                                           "pages together."}
+        page["required"] = [*page.get("required", []), "unread"]
+        return page
+
+
 class NotificationListView(generics.ListAPIView):
     serializer_class = NotificationSerializer
+    pagination_class = NotificationPagination
+
+    @extend_schema(parameters=[OpenApiParameter("unread", bool, description="only unread ones")])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         qs = Notification.objects.filter(user=self.request.user).order_by("-id")

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey
 from accounts.permissions import CanTrade, HasTradeScope
 from brokerx.api.errors import ApiError
+from brokerx.api.schema import refusals
 from brokerx.idempotency import idempotent
 
 from .. import selectors, services
@@ -64,7 +65,8 @@ class OrderListCreateView(generics.ListAPIView):
             after=_datetime_param(self.request, "after"), until=_datetime_param(self.request, "until"),
             updated_after=_datetime_param(self.request, "updated_after"))
 
-    @extend_schema(request=OrderCreateSerializer, responses={201: OrderSerializer, 200: OrderSerializer},
+    @extend_schema(request=OrderCreateSerializer,
+                   responses={201: OrderSerializer, 200: OrderSerializer} | refusals(422, 429),
                    parameters=[OpenApiParameter(
                        "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
                        description="Optional. The same key with the same body replays the stored answer "
@@ -95,7 +97,7 @@ class OrderDetailView(APIView):
             raise ApiError("Order not found.", code="order_not_found", status_code=404)
         return Response(OrderSerializer(order).data)
 
-    @extend_schema(request=OrderReplaceSerializer, responses=OrderSerializer)
+    @extend_schema(request=OrderReplaceSerializer, responses={200: OrderSerializer} | refusals(409, 422))
     def patch(self, request, order_id: int):
         serializer = OrderReplaceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -112,7 +114,7 @@ class OrderDetailView(APIView):
 class OrderCancelView(APIView):
     permission_classes = [IsAuthenticated, CanTrade, HasTradeScope]
 
-    @extend_schema(request=OrderCancelSerializer, responses=OrderSerializer)
+    @extend_schema(request=OrderCancelSerializer, responses={200: OrderSerializer} | refusals(409, 422))
     def post(self, request, order_id: int):
         serializer = OrderCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,7 +1,8 @@
 """Views of the portfolios API: parse, authorize, call a service or selector, answer."""
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -30,7 +31,6 @@ IDEMPOTENCY_KEY = OpenApiParameter(
                 "true`); the same key with another body gets 422 `idempotency_key_reused`; while the first request "
                 "is still running, 409 `idempotency_in_flight`. Requests failing validation are not remembered.",
 )
-ERROR = OpenApiResponse(description="Error: {code, message, details}.")
 
 
 def _business_error(exc: LedgerError) -> ApiError:
@@ -46,15 +46,17 @@ class MoneyWritePermissions:
 
 
 class DepositListCreateView(MoneyWritePermissions, APIView):
+    pagination_class = LimitOffsetPagination  # declared on the view so the OpenAPI document shows the page
+
     @extend_schema(operation_id="deposits_list", responses={200: DepositSerializer(many=True)})
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.deposits_for_user(request.user), request, view=self)
         return paginator.get_paginated_response(DepositSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="deposits_create", parameters=[IDEMPOTENCY_KEY], request=DepositCreateSerializer,
-        responses={201: DepositSerializer, 400: ERROR, 403: ERROR, 409: ERROR, 422: ERROR},
+        responses={201: DepositSerializer},
         description="Start a deposit through the payment gateway. It is `pending` (not buying power) until the "
                     "provider settles it, a few seconds later with the simulated provider, then `settled`; a "
                     "declined deposit becomes `failed` and its pending cash is reversed. Limits per deposit and "
@@ -73,7 +75,7 @@ class DepositListCreateView(MoneyWritePermissions, APIView):
 
 
 class DepositDetailView(APIView):
-    @extend_schema(operation_id="deposits_retrieve", responses={200: DepositSerializer, 404: ERROR})
+    @extend_schema(operation_id="deposits_retrieve", responses={200: DepositSerializer})
     def get(self, request, deposit_id: int):
         deposit = selectors.deposits_for_user(request.user).filter(pk=deposit_id).first()
         if deposit is None:
@@ -82,15 +84,17 @@ class DepositDetailView(APIView):
 
 
 class WithdrawalListCreateView(MoneyWritePermissions, APIView):
+    pagination_class = LimitOffsetPagination
+
     @extend_schema(operation_id="withdrawals_list", responses={200: WithdrawalSerializer(many=True)})
     def get(self, request):
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.withdrawals_for_user(request.user), request, view=self)
         return paginator.get_paginated_response(WithdrawalSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="withdrawals_create", parameters=[IDEMPOTENCY_KEY], request=WithdrawalCreateSerializer,
-        responses={201: WithdrawalSerializer, 400: ERROR, 403: ERROR, 409: ERROR, 422: ERROR},
+        responses={201: WithdrawalSerializer},
         description="Pay cash out from available cash (never reserved or pending cash). Not enough available "
                     "cash answers 422 `insufficient_funds`; limits answer 422 `limit_exceeded`.",
     )
@@ -117,16 +121,26 @@ class ActivityPagination(CursorPagination):
     max_page_size = 500
     page_size_query_param = "limit"
 
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot read with 404; it is a malformed parameter, not a missing resource.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ApiError("The cursor is not one this API gave out.", code="invalid_cursor",
+                           details={"cursor": request.query_params.get(self.cursor_query_param)}) from None
+
 
 class ActivityListView(APIView):
+    pagination_class = ActivityPagination
+
     @extend_schema(operation_id="activities_list", parameters=[ActivityFilterSerializer],
-                   responses={200: ActivitySerializer(many=True), 400: ERROR})
+                   responses={200: ActivitySerializer(many=True)})
     def get(self, request):
         filters = ActivityFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         query = selectors.activities_for_user(
             request.user, types=filters.validated_data.get("type"), since=filters.validated_data.get("since"),
             until=filters.validated_data.get("until"))
-        paginator = ActivityPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(query, request, view=self)
         return paginator.get_paginated_response(ActivitySerializer(page, many=True).data)

@@ -132,6 +132,8 @@ def test_activities_list_the_ledger_history_filtered_and_paginated(client, trade
     assert [(a["type"], a["account"], a["amount"]) for a in deposits] == [("deposit", "cash_pending", "10.0000")]
     assert client.get("/api/v1/activities?since=2999-01-01T00:00:00Z").json()["results"] == []
     assert client.get("/api/v1/activities?type=nope").status_code == 400
+    unreadable = client.get("/api/v1/activities?cursor=owner")
+    assert unreadable.status_code == 400 and unreadable.json()["code"] == "invalid_cursor"
 
 
 def test_activities_of_others_are_not_visible(client, api_client, trader, fund):
