@@ -44,7 +44,8 @@ ERRORS: dict[int, tuple[str, dict]] = {
           {"code": "not_authenticated", "message": "Authentication credentials were not provided.", "details": {}}),
     403: ("The caller may not do this: account not verified, locked or inactive, API key without the scope, or "
           "account settings with an API key.",
-          {"code": "email_not_verified", "message": "Verify your e-mail address first.", "details": {}}),
+          {"code": "email_not_verified", "message": "Verify your e-mail address before trading or depositing.",
+           "details": {}}),
     404: ("No such resource, or not the caller's.",
           {"code": "not_found", "message": "Not found.", "details": {}}),
     409: ("Conflict with the current state, or a request with this Idempotency-Key still running.",
