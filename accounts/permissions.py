@@ -6,16 +6,20 @@ from .models import ApiKey
 
 
 class CanTrade(BasePermission):
-    """The caller's account is active, e-mail-verified and not locked. Use on deposit and order endpoints.
+    """The caller's account is active, e-mail-verified and not locked, and a write with an API key uses one with the
+    'trade' scope. Use on deposit, withdrawal and order endpoints.
 
     Answers 401 for anonymous callers and 403 with a specific code (`email_not_verified`, `account_locked`,
-    `account_inactive`) otherwise, so the client can tell the trader what to do."""
+    `account_inactive`, `insufficient_scope`) otherwise, so the client can tell the trader what to do."""
 
     def has_permission(self, request, view) -> bool:
         user = request.user
         if not user or not user.is_authenticated:
             return False
-        check_may_trade(user)
+        # A write checks the key's scope too: without it a read-only key could move money
+        # (tests/security/test_api_key_scopes.py).
+        writes_with_key = request.method not in SAFE_METHODS and isinstance(request.auth, ApiKey)
+        check_may_trade(user, api_key=request.auth if writes_with_key else None)
         return True
 
 

@@ -2,9 +2,11 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import HasTradeScope
 from brokerx.api.errors import ApiError
 
 from ..models import ExecutionReport, Notification, NotificationPreference
@@ -91,6 +93,8 @@ class MarkedSerializer(serializers.Serializer):
 
 
 class NotificationMarkReadView(APIView):
+    permission_classes = [IsAuthenticated, HasTradeScope]  # a read-only API key reads, and writes nothing
+
     @extend_schema(request=MarkReadSerializer, responses=MarkedSerializer)
     def post(self, request):
         serializer = MarkReadSerializer(data=request.data)
@@ -106,6 +110,8 @@ class PreferenceSerializer(serializers.ModelSerializer):
 
 
 class PreferenceView(APIView):
+    permission_classes = [IsAuthenticated, HasTradeScope]
+
     @extend_schema(responses=PreferenceSerializer)
     def get(self, request):
         return Response(PreferenceSerializer(preference_for_user(request.user.pk)).data)
