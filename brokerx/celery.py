@@ -1,13 +1,36 @@
 """The Celery application: queues critical/default/low, task routes and settings come from Django settings."""
 import os
+import random
 
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import task_postrun, worker_init, worker_process_init
-from django.db import close_old_connections
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+from .faults import DATABASE_FAULTS
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
 
-app = Celery("brokerx")
+
+class BrokerXTask(Task):
+    """Every task: one that meets a database fault (its connection killed, Postgres restarting, a deadlock) drops
+    its connections and runs again a few seconds later, up to CELERY_DB_FAULT_RETRIES times, instead of failing.
+    Safe because every task is idempotent (the database, not the message, says what is done; ADR 006)."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except DATABASE_FAULTS as exc:
+            if self.request.is_eager or self.request.called_directly:
+                raise  # inside the caller's transaction: the caller decides
+            for connection in connections.all(initialized_only=True):
+                connection.close()  # a broken pooled connection goes back to be discarded
+            retries = self.request.retries
+            countdown = min(0.5 * 2 ** retries, 8.0) * random.uniform(0.5, 1.0)  # noqa: S311  (jitter)
+            raise self.retry(exc=exc, countdown=countdown, max_retries=settings.CELERY_DB_FAULT_RETRIES) from exc
+
+
+app = Celery("brokerx", task_cls=BrokerXTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -14,6 +14,8 @@ from channels.layers import get_channel_layer
 from channels_redis.utils import _consistent_hash
 from django.conf import settings
 
+from .redis_circuit import GuardedConnection
+
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 
@@ -31,7 +33,10 @@ def _client(host) -> redis.Redis:
     with _clients_lock:
         client = _clients.get(url)
         if client is None:
-            client = _clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+            # Behind the Redis circuit breaker: a frozen Redis costs a push nothing once the circuit is open.
+            client = _clients[url] = redis.Redis.from_url(url, connection_class=GuardedConnection,
+                                                          socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+                                                          socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT)
         return client
 
 

@@ -9,6 +9,11 @@ Usage:
   and `throttle_rate` ("20/min"); `settings.RATE_LIMITS[scope]` overrides the view's rate.
 - Plain Django views: `@rate_limit(scope="signup", rate="5/hour", key="ip")`.
 - Anything else: `hit(key, parse_rate("5/min"))` returns a `Usage`.
+
+Without Redis (down, too slow, or its circuit open) a limit fails open or closed, decided per use (ADR 009): the
+order limit and the per-user API limits fail open (`Usage.enforced` false, no X-RateLimit-* headers; Postgres
+keeps every account's own checks), the per-IP limits of anonymous endpoints (sign-up, sign-in) fail closed: the
+Redis fault propagates and the request is answered 503 with Retry-After (brokerx/error_responses.py).
 """
 from __future__ import annotations
 
@@ -23,10 +28,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django_redis import get_redis_connection
+from prometheus_client import Counter
 from redis.commands.core import Script
 from rest_framework.throttling import BaseThrottle
 
 from brokerx.api.errors import ApiError, error_body
+from brokerx.faults import REDIS_FAULTS
 from brokerx.middleware import SyncAndAsyncMiddleware
 
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
@@ -47,6 +54,10 @@ class Usage:
     limit: int
     remaining: int
     reset_in: int  # seconds until the window ends
+    enforced: bool = True  # False: Redis was unavailable and the limit failed open
+
+
+rate_limits_unenforced = Counter("rate_limit_unenforced_total", "Rate-limit hits let through without Redis")
 
 
 @functools.lru_cache(maxsize=256)
@@ -78,9 +89,16 @@ return {count, ttl}
 _HIT = Script(None, _HIT_LUA)
 
 
-def hit(key: str, rate: Rate, *, cost: int = 1) -> Usage:
-    """Count `cost` against `key` and say whether the caller is still within `rate`."""
-    count, ttl = _HIT(keys=[redis_key(key)], args=[cost, rate.window], client=get_redis_connection("default"))
+def hit(key: str, rate: Rate, *, cost: int = 1, fail_open: bool = False) -> Usage:
+    """Count `cost` against `key` and say whether the caller is still within `rate`. Without Redis: an allowed,
+    unenforced Usage when `fail_open`, else the Redis fault is raised."""
+    try:
+        count, ttl = _HIT(keys=[redis_key(key)], args=[cost, rate.window], client=get_redis_connection("default"))
+    except REDIS_FAULTS:
+        if not fail_open:
+            raise
+        rate_limits_unenforced.inc()
+        return Usage(allowed=True, limit=rate.limit, remaining=rate.limit, reset_in=rate.window, enforced=False)
     reset_in = ttl if ttl > 0 else rate.window
     return Usage(allowed=count <= rate.limit, limit=rate.limit, remaining=max(0, rate.limit - count), reset_in=reset_in)
 
@@ -125,7 +143,9 @@ class RateLimited(ApiError):
 
 def remember_usage(request: HttpRequest, usage: Usage) -> None:
     """Note a limit the request passed through, for RateLimitHeadersMiddleware's X-RateLimit-* headers."""
-    # When several limits apply, the headers show the tightest one.
+    # When several limits apply, the headers show the tightest one; one not enforced promises nothing.
+    if not usage.enforced:
+        return
     request = getattr(request, "_request", request)  # a DRF Request wraps Django's
     current = getattr(request, _USAGE_ATTR, None)
     if current is None or usage.remaining < current.remaining:
@@ -144,12 +164,13 @@ class RedisRateThrottle(BaseThrottle):
     scope: str | None = None
     rate: str = "120/min"
     key: str = "user"  # "user" (falls back to IP for anonymous callers) or "ip"
+    fail_open: bool = True  # without Redis, signed-in callers go on (Postgres checks their account anyway)
 
     def allow_request(self, request, view) -> bool:
         scope = self.scope or getattr(view, "throttle_scope", None) or type(view).__name__
         rate = parse_rate(settings.RATE_LIMITS.get(scope) or getattr(view, "throttle_rate", None) or self.rate)
         django_request = getattr(request, "_request", request)
-        usage = hit(f"{scope}:{_identity(django_request, request.user, self.key)}", rate)
+        usage = hit(f"{scope}:{_identity(django_request, request.user, self.key)}", rate, fail_open=self.fail_open)
         remember_usage(django_request, usage)
         if not usage.allowed:
             raise RateLimited(usage, scope=scope)
@@ -157,21 +178,25 @@ class RedisRateThrottle(BaseThrottle):
 
 
 class IpRateThrottle(RedisRateThrottle):
-    """The same limit keyed by client IP only (for anonymous endpoints: sign-up, login, resend)."""
+    """The same limit keyed by client IP only (for anonymous endpoints: sign-up, login, resend). Fails closed:
+    without Redis nothing would slow down credential stuffing or sign-up abuse, so those endpoints answer 503."""
 
     key = "ip"
+    fail_open = False
 
 
-def rate_limit(*, scope: str, rate: str, key: str = "user",
+def rate_limit(*, scope: str, rate: str, key: str = "user", fail_open: bool = False,
                on_limited: Callable[[HttpRequest, Usage], HttpResponse] | None = None):
-    """Decorator for plain Django views; answers 429 (JSON error shape unless `on_limited` renders something)."""
+    """Decorator for plain Django views; answers 429 (JSON error shape unless `on_limited` renders something).
+    Without Redis the view is answered 503 unless `fail_open`."""
     parsed = parse_rate(rate)
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             effective = parse_rate(settings.RATE_LIMITS[scope]) if scope in settings.RATE_LIMITS else parsed
-            usage = hit(f"{scope}:{_identity(request, getattr(request, 'user', None), key)}", effective)
+            usage = hit(f"{scope}:{_identity(request, getattr(request, 'user', None), key)}", effective,
+                        fail_open=fail_open)
             remember_usage(request, usage)
             if not usage.allowed:
                 if on_limited is not None:

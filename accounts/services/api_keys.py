@@ -2,7 +2,8 @@
 
 Secrets are 240 random bits, so a fast keyed hash is enough (no password-style slow hash) and every API
 call can afford to verify one. The (key, owner) pair is cached in Redis briefly; any change to either row
-drops it (accounts.signals), so a revoked key stops working at once. A verified call costs one Redis GET.
+drops it (accounts.signals), so a revoked key stops working at once. A verified call costs one Redis GET; without
+Redis, one Postgres query (ADR 009).
 """
 import hashlib
 import hmac
@@ -14,6 +15,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
+
+from brokerx.faults import REDIS_FAULTS
 
 from ..errors import AccountInactive, AccountLocked, ApiKeyInvalid
 from ..models import ApiKey, ApiKeyScope, User
@@ -62,14 +65,21 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 
 def _load(key_id: str) -> tuple[ApiKey, User] | None:
     cache_key = api_key_cache_key(key_id)
-    cached = cache.get(cache_key)
+    try:
+        cached = cache.get(cache_key)
+    except REDIS_FAULTS:  # without Redis, Postgres answers (ADR 009)
+        cached, cache_key = None, None
     if cached == _MISSING:
         return None
     if cached is not None:
         return cached
     api_key = ApiKey.objects.select_related("user").filter(key_id=key_id).first()
-    # Unknown ids are cached too, so guessing ids cannot hammer the database.
-    cache.set(cache_key, (api_key, api_key.user) if api_key else _MISSING, KEY_CACHE_SECONDS)
+    if cache_key is not None:
+        # Unknown ids are cached too, so guessing ids cannot hammer the database.
+        try:
+            cache.set(cache_key, (api_key, api_key.user) if api_key else _MISSING, KEY_CACHE_SECONDS)
+        except REDIS_FAULTS:
+            pass
     return (api_key, api_key.user) if api_key else None
 
 

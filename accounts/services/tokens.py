@@ -1,8 +1,11 @@
 """JWT for the API: access + refresh pairs grouped in families; rotation on refresh, reuse revokes the family.
 
 Tokens carry the user id, their own id (jti) and family id (fam) only. Access tokens are stateless but
-checked against a Redis flag of revoked families, so a revocation takes effect at once.
+checked against a Redis flag of revoked families, so a revocation takes effect at once. Without Redis the family
+and the user are read from Postgres instead (ADR 009).
 """
+import logging
+
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -12,10 +15,14 @@ from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from brokerx.faults import REDIS_FAULTS
+
 from ..errors import AccountInactive, AccountLocked, TokenInvalid, TokenReused
 from ..models import FAMILY_CLAIM, RefreshTokenFamily, User
 from ..realtime import family_group, sockets_close
 from ..selectors import user_cache_key, user_get_for_auth
+
+logger = logging.getLogger(__name__)
 
 
 def family_revoked_cache_key(family_id: str) -> str:
@@ -60,8 +67,17 @@ def revoke_locked_family(family: RefreshTokenFamily, *, reason: str) -> None:
     if outstanding is not None:
         BlacklistedToken.objects.get_or_create(token=outstanding)
     key, ttl = family_revoked_cache_key(str(family.id)), int(jwt_settings.ACCESS_TOKEN_LIFETIME.total_seconds()) + 5
-    cache.set(key, 1, ttl)
-    transaction.on_commit(lambda: cache.set(key, 1, ttl))
+    _flag_revoked(key, ttl)
+    transaction.on_commit(lambda: _flag_revoked(key, ttl))
+
+
+def _flag_revoked(key: str, ttl: int) -> None:
+    try:
+        cache.set(key, 1, ttl)
+    except REDIS_FAULTS:
+        # The revocation is in Postgres; while Redis is out readers check it there. A flag lost this way lets the
+        # family's access tokens through once Redis is back, until they expire (ADR 009).
+        logger.warning("could not flag a revoked token family in Redis", extra={"key": key})
 
 
 def _decode_refresh(raw: str) -> dict:
@@ -128,7 +144,13 @@ def access_token_authenticate(*, token: str) -> tuple[User, AccessToken]:
     access, user_id, family_id = access_token_parse(token)
     # One Redis round trip for both the revocation flag and the cached user.
     fam_key, user_key = family_revoked_cache_key(str(family_id)), user_cache_key(user_id)
-    cached = cache.get_many([fam_key, user_key])
+    try:
+        cached = cache.get_many([fam_key, user_key])
+    except REDIS_FAULTS:
+        # Without Redis, Postgres says whether the family was revoked (and user_get_for_auth reads the user there).
+        if RefreshTokenFamily.objects.filter(pk=family_id, revoked_at__isnull=False).exists():
+            raise TokenInvalid() from None
+        cached = {}
     if cached.get(fam_key):
         raise TokenInvalid()
     user = cached.get(user_key) or user_get_for_auth(user_id=user_id)

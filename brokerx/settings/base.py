@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "brokerx.observability.RequestIdMiddleware",
+    "brokerx.error_responses.ErrorResponseMiddleware",  # errors in each surface's shape; 503 for dependency faults
     "brokerx.middleware.InternalProbesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "brokerx.ratelimit.RateLimitHeadersMiddleware",
@@ -103,12 +104,16 @@ DATABASE_URL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/brokerx")
 # A psycopg connection pool per process: under ASGI each request runs in its own thread, so Django's
 # per-thread persistent connections would pile up; the pool bounds them and reuses warm connections.
 DB_POOL_MAX = int(env("DB_POOL_MAX", "8"))
+# Django's PostgreSQL backend whose pooled connections are checked before use without a round trip (a socket poll),
+# so one killed by Postgres (terminated, restarted) is replaced instead of failing a request (ADR 009).
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, engine="django.db.backends.postgresql", conn_max_age=0)
+    "default": dj_database_url.parse(DATABASE_URL, engine="brokerx.backends.postgresql", conn_max_age=0)
 }
 if DB_POOL_MAX > 0:
+    # timeout: how long a request waits for a connection (Postgres down: then 503 + Retry-After).
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": int(env("DB_POOL_MIN", "2")), "max_size": DB_POOL_MAX, "timeout": 10,
+        "min_size": int(env("DB_POOL_MIN", "2")), "max_size": DB_POOL_MAX,
+        "timeout": float(env("DB_POOL_TIMEOUT", "5")),
     }
 else:
     # Without the pool (e.g. behind PgBouncer): persistent connections per thread, checked before reuse.
@@ -120,6 +125,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, channel layer, Celery broker --------------------------------------------------
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+# Seconds a Redis connect or reply may take before the call counts as failed; that many consecutive failures open
+# the circuit, which lets one probe through every REDIS_CIRCUIT_RESET_SECONDS (brokerx/redis_circuit.py, ADR 009).
+REDIS_SOCKET_TIMEOUT = float(env("REDIS_SOCKET_TIMEOUT", "0.5"))
+REDIS_CIRCUIT_FAILURES = int(env("REDIS_CIRCUIT_FAILURES", "3"))
+REDIS_CIRCUIT_RESET_SECONDS = float(env("REDIS_CIRCUIT_RESET_SECONDS", "2"))
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
@@ -127,8 +137,11 @@ CACHES = {
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", "bx"),
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SOCKET_CONNECT_TIMEOUT": 1,
-            "SOCKET_TIMEOUT": 1,
+            # Short timeouts and a circuit breaker (brokerx/redis_circuit.py): a dead or frozen Redis costs a
+            # request microseconds, not a timeout each; every use of Redis has its failure mode (ADR 009).
+            "CONNECTION_POOL_CLASS": "brokerx.redis_circuit.GuardedConnectionPool",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
         },
     }
 }
@@ -250,9 +263,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
-# Longer than any task's time limit, so a task that is still running is never redelivered.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# visibility_timeout: longer than any task's time limit, so a task that is still running is never redelivered.
+# The socket timeouts bound a publish to a frozen broker (the read timeout must exceed BRPOP's 1 s), and a consumer
+# whose BRPOP reply is overdue reconnects within about 1 + 2 x health_check_interval seconds (ADR 009).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 10,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker to come back, however long
+# A task that meets a dead database connection or a deadlock runs again (brokerx.celery.BrokerXTask), this often.
+CELERY_DB_FAULT_RETRIES = int(env("CELERY_DB_FAULT_RETRIES", "5"))
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"

@@ -6,7 +6,8 @@ Alpaca-compatible `POST /v2/orders` (which first turns Alpaca's body into this o
 caller its own way, then calls `order_enter`, which owns the rest in this order:
 
 1. trade permission (`accounts.checks.check_may_trade`: account state, API-key scope);
-2. the caller's order rate limit (Redis; the X-RateLimit-* headers of the answer);
+2. the caller's order rate limit (Redis; the X-RateLimit-* headers of the answer; fails open without Redis,
+   ADR 009: Postgres is the record and still checks buying power, shares and the account);
 3. validation of the body (`order_request_parse`: which fields, of which form);
 4. the pre-trade checks and the accept statement (`orders.services.order_place`).
 
@@ -51,7 +52,8 @@ class Entered:
 def order_enter(request: HttpRequest, *, user, api_key: ApiKey | None, body) -> Entered:
     """Place the order in `body` (a parsed JSON value) for an authenticated caller, or raise one of REFUSALS."""
     check_may_trade(user, api_key=api_key)
-    usage = hit(f"{RATE_SCOPE}:u{user.pk}", parse_rate(settings.RATE_LIMITS.get(RATE_SCOPE, DEFAULT_RATE)))
+    usage = hit(f"{RATE_SCOPE}:u{user.pk}", parse_rate(settings.RATE_LIMITS.get(RATE_SCOPE, DEFAULT_RATE)),
+                fail_open=True)
     remember_usage(request, usage)
     if not usage.allowed:
         raise RateLimited(usage, scope=RATE_SCOPE)
