@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean-data bench-tools bench-orders
+.PHONY: run test lint install clean-data bench-tools bench-orders soak
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ lint: $(STAMP)
 
 clean-data:
 	rm -rf .data
+
+# The platform under random faults on its own embedded Postgres and Redis, then every invariant checked
+# (tools/soak.py; .data/soak/). `make soak SOAK_SECONDS=60` is CI's short one.
+SOAK_SECONDS ?= 600
+soak: $(STAMP)
+	timeout $$(( $(SOAK_SECONDS) + 600 )) $(PY) tools/soak.py --seconds $(SOAK_SECONDS)
 
 # Benchmarks (against a platform started with `make run`; see benchmarks/).
 bench-tools:
