@@ -31,6 +31,9 @@ DATA_DIR = Path(os.environ.get("BROKERX_DATA_DIR", BASE_DIR / ".data"))
 LOCAL_PG_URL = "postgres://postgres@127.0.0.1:5432/brokerx"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 EMBEDDED_PG_PORT = int(os.environ.get("BROKERX_EMBEDDED_PG_PORT", "55432"))
+# Celery's worker-to-worker chatter over the broker (start-up sync, gossip, event heartbeats) is not used here, and
+# with a Redis broker a reconnection during it can leave the worker connected but no longer consuming (ADR 009).
+WORKER_FLAGS = ("--without-mingle", "--without-gossip", "--without-heartbeat")
 EMBEDDED_REDIS_PORT = int(os.environ.get("BROKERX_EMBEDDED_REDIS_PORT", "56379"))
 PG_SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root
 PR_SET_PDEATHSIG = 1
@@ -358,7 +361,7 @@ def run() -> int:
         for queue, concurrency, nice in (("critical", "1", 0), ("default", "2", background), ("low", "1", background)):
             stack.spawn(f"worker-{queue}", [*celery, "worker", "-Q", queue, "-n", f"{queue}@%h",
                                             "--concurrency", concurrency, "--loglevel", "INFO",
-                                            "--without-gossip", "--without-mingle"], env=env, nice=nice, restart=True)
+                                            *WORKER_FLAGS], env=env, nice=nice, restart=True)
         stack.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
                              "--schedule", str(DATA_DIR / "celerybeat-schedule")], env=env, nice=background,
                     restart=True)

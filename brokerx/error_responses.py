@@ -13,7 +13,9 @@ comparison of their status.
 import logging
 import sys
 
+import psycopg
 from django.core.signals import got_request_exception
+from django.db import DatabaseError
 from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
 from django.template import loader
@@ -73,9 +75,19 @@ def _render(request, status: int, *, code: str, message: str, details: dict, ret
     return response
 
 
+def _nul_in_text(exc: BaseException) -> bool:
+    """Text with a NUL character, which Postgres cannot store: psycopg refuses it before sending anything."""
+    cause = exc.__cause__ if isinstance(exc, DatabaseError) else exc
+    return isinstance(cause, psycopg.DataError) and "NUL (0x00)" in str(cause)
+
+
 def fault_response(request, exc: BaseException) -> HttpResponse:
-    """The answer to an exception nothing handled: 503 + Retry-After for a dependency fault, else 500."""
+    """The answer to an exception nothing handled: 503 + Retry-After for a dependency fault, 400 for text that
+    cannot be stored (a NUL character in a parameter; nothing was written), else 500."""
     request_id = getattr(request, "request_id", None)
+    if _nul_in_text(exc) and _surface(request) is not None:
+        return _render(request, 400, code="malformed_request", retry_after=None,
+                       message="Text may not contain NUL (0x00) characters.", details={})
     dependency = dependency_fault(exc)
     if dependency is not None:
         retry_after = RETRY_AFTER_SECONDS[dependency]

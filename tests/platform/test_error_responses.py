@@ -117,3 +117,24 @@ def test_an_open_circuit_refuses_redis_calls_at_once():
     with pytest.raises(CircuitOpen):
         client.ping()
     assert time.perf_counter() - started < 0.05
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/fills?exec_type=tr%00ade", "/v2/orders?symbols=AA%00PL"])
+def test_text_with_a_nul_character_is_a_400_in_the_surfaces_shape(make_trader, path):
+    from rest_framework.test import APIClient
+
+    from accounts.services import api_key_create
+
+    key = api_key_create(user=make_trader(cash="0"), name="nul", scope="read")
+    client = APIClient()
+    client.raise_request_exception = False  # answered as a server would, not re-raised into the test
+    client.credentials(HTTP_AUTHORIZATION=f"ApiKey {key.api_key.key_id}:{key.secret}",
+                       HTTP_APCA_API_KEY_ID=key.api_key.key_id, HTTP_APCA_API_SECRET_KEY=key.secret)
+
+    response = client.get(path)
+
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert "nul (0x00)" in body["message"].lower()
+    assert body["code"] == ("malformed_request" if path.startswith("/api/") else 40000000)
