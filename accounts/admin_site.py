@@ -1,6 +1,12 @@
-"""The back office: Django's admin reachable only by active, unlocked staff whose session passed a second factor."""
+"""The back office: Django's admin reachable only by active, unlocked staff whose session passed a second factor.
+
+Roles are Django groups (migration accounts.0004_staff_roles). Django lets anyone who may see a list run its
+actions unless the action names `allowed_permissions`; here an action that names none needs the change permission
+on its model, so a read-only role (support, compliance) can run no action anywhere.
+"""
 from urllib.parse import urlencode
 
+from django.db.models.base import ModelBase
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
@@ -14,6 +20,13 @@ class BrokerXAdminSite(OTPAdminSite):
     def __init__(self, name: str = "admin"):
         # Named "admin" (not django-otp's "otpadmin") so `reverse("admin:...")` keeps working everywhere.
         super().__init__(name)
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        super().register(model_or_iterable, admin_class, **options)
+        models = [model_or_iterable] if isinstance(model_or_iterable, ModelBase) else model_or_iterable
+        for model in models:
+            if model in self._registry:  # a swapped model (auth.User) is not registered
+                _actions_need_change_permission(self._registry[model])
 
     def has_permission(self, request) -> bool:
         user = request.user
@@ -29,3 +42,10 @@ class BrokerXAdminSite(OTPAdminSite):
         # One sign-in path for everybody (password, then TOTP or e-mail code): the site's own login pages.
         next_url = request.GET.get("next") or reverse("admin:index", current_app=self.name)
         return HttpResponseRedirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")
+
+
+def _actions_need_change_permission(model_admin) -> None:
+    for action in model_admin.actions or ():
+        func = getattr(type(model_admin), action, None) if isinstance(action, str) else action
+        if func is not None and not hasattr(func, "allowed_permissions"):
+            func.allowed_permissions = ("change",)

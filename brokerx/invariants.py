@@ -113,6 +113,40 @@ def check_reservations_match_holds(options: Options) -> list[Violation]:
                for order, status, amount in closed])
 
 
+def check_withdrawal_holds(options: Options) -> list[Violation]:
+    """Held cash of each user equals the amount of their withdrawals under review (four eyes, ADR 004): a decided
+    withdrawal holds nothing, an approved one was paid out once, a rejected one released its hold exactly."""
+    rows = _rows("""
+        WITH held AS (
+            SELECT owner_id AS user_id, asset, balance FROM portfolios_ledgeraccount
+             WHERE owner_id IS NOT NULL AND kind = 'cash_held' AND balance <> 0),
+        review AS (
+            SELECT user_id, currency AS asset, sum(amount) AS amount FROM portfolios_withdrawal
+             WHERE status = 'pending_review' GROUP BY 1, 2)
+        SELECT coalesce(h.user_id, r.user_id), coalesce(h.asset, r.asset), coalesce(h.balance, 0),
+               coalesce(r.amount, 0)
+          FROM held AS h FULL JOIN review AS r ON r.user_id = h.user_id AND r.asset = h.asset
+         WHERE coalesce(h.balance, 0) <> coalesce(r.amount, 0)
+         ORDER BY 1, 2 LIMIT %(limit)s""")
+    # Each decided withdrawal above the threshold has its hold and exactly one way out of it.
+    decided = _rows("""
+        SELECT w.id, w.status, count(*) FILTER (WHERE e.kind = 'withdrawal_hold'),
+               count(*) FILTER (WHERE e.kind IN ('withdrawal', 'withdrawal_release'))
+          FROM portfolios_withdrawal AS w
+          JOIN portfolios_journalentry AS e ON e.reference = 'withdrawal:' || w.id
+         WHERE w.reviewed_by_id IS NOT NULL
+         GROUP BY w.id, w.status
+        HAVING count(*) FILTER (WHERE e.kind = 'withdrawal_hold') <> 1
+            OR count(*) FILTER (WHERE e.kind IN ('withdrawal', 'withdrawal_release')) <> 1
+         ORDER BY w.id LIMIT %(limit)s""")
+    return ([Violation("withdrawal_holds", f"user {user} cash_held {asset}",
+                       f"ledger holds {ledger} but withdrawals under review hold {amount}")
+             for user, asset, ledger, amount in rows]
+            + [Violation("withdrawal_holds", f"withdrawal {withdrawal} ({status})",
+                         f"{holds} hold entries and {outs} payout/release entries, expected 1 and 1")
+               for withdrawal, status, holds, outs in decided])
+
+
 def check_order_quantities(options: Options) -> list[Violation]:
     """cum_qty + leaves_qty = qty while open, leaves_qty = 0 once closed; the status agrees with the fills."""
     rows = _rows("""
@@ -272,6 +306,7 @@ CHECKS: dict[str, Callable[[Options], list[Violation]]] = {
     "entries_balanced": check_entries_balanced,
     "balances_match_postings": check_balances_match_postings,
     "reservations_match_holds": check_reservations_match_holds,
+    "withdrawal_holds": check_withdrawal_holds,
     "order_quantities": check_order_quantities,
     "fills_complete": check_fills_complete,
     "orders_resting_or_terminal": check_orders_resting_or_terminal,

@@ -37,3 +37,9 @@ class LimitExceeded(LedgerError):
 
 class InvalidState(LedgerError):
     code = "invalid_state"
+
+
+class FourEyesRefused(LedgerError):
+    """The member of staff deciding a request is the one who made it (or whose money it is)."""
+
+    code = "four_eyes"

@@ -1,7 +1,8 @@
-"""Row locks of the portfolios context, in one global order: ledger accounts, then positions, each by primary key."""
+"""Row locks of the portfolios context, in one global order: a request being decided (adjustment request, withdrawal)
+before the ledger accounts it posts to, then positions, each by primary key."""
 from collections.abc import Iterable
 
-from .models import Deposit, LedgerAccount, Position
+from .models import AdjustmentRequest, Deposit, LedgerAccount, Position, Withdrawal
 
 
 def ledger_accounts_lock(account_ids: Iterable[int]) -> dict[int, LedgerAccount]:
@@ -35,3 +36,13 @@ def positions_lock(user_ids: Iterable[int], symbol: str) -> dict[int, Position]:
 
 def deposit_lock(deposit_id: int) -> Deposit:
     return Deposit.objects.select_for_update().get(pk=deposit_id)
+
+
+def withdrawal_lock(withdrawal_id: int) -> Withdrawal:
+    """The withdrawal row, locked: the review decisions on it run one at a time (FOR UPDATE)."""
+    return Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+
+
+def adjustment_request_lock(request_id: int) -> AdjustmentRequest:
+    """The request row, locked: two approvals of one request run one after the other, the second sees it decided."""
+    return AdjustmentRequest.objects.select_for_update().get(pk=request_id)

@@ -24,15 +24,19 @@ class LedgerAccount(models.Model):
         CASH_AVAILABLE = "cash_available", "Cash available"
         CASH_RESERVED = "cash_reserved", "Cash reserved for open orders"
         CASH_PENDING = "cash_pending", "Cash of deposits not yet settled"
+        CASH_HELD = "cash_held", "Cash held for withdrawals under review"
         SECURITIES_AVAILABLE = "securities_available", "Securities available"
         SECURITIES_RESERVED = "securities_reserved", "Securities reserved for open orders"
         HOUSE_CLEARING = "house_clearing", "House clearing"
         HOUSE_FEES = "house_fees", "House fees"
         HOUSE_GATEWAY = "house_gateway", "House payment gateway"
 
+    # Opened for every client with cash. CASH_HELD is opened on a client's first withdrawal under review.
     CLIENT_CASH_KINDS = (Kind.CASH_AVAILABLE, Kind.CASH_RESERVED, Kind.CASH_PENDING)
     CLIENT_SECURITIES_KINDS = (Kind.SECURITIES_AVAILABLE, Kind.SECURITIES_RESERVED)
     HOUSE_KINDS = (Kind.HOUSE_CLEARING, Kind.HOUSE_FEES, Kind.HOUSE_GATEWAY)
+    # What a manual adjustment may credit or debit (against house clearing).
+    ADJUSTABLE_KINDS = (Kind.CASH_AVAILABLE, Kind.SECURITIES_AVAILABLE)
 
     owner = models.ForeignKey(  # indexed by the unique (owner, kind, asset)
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts",
@@ -75,6 +79,8 @@ class JournalEntry(models.Model):
         DEPOSIT_SETTLE = "deposit_settle", "Deposit settled"
         DEPOSIT_FAIL = "deposit_fail", "Deposit failed (reversal)"
         WITHDRAWAL = "withdrawal", "Withdrawal"
+        WITHDRAWAL_HOLD = "withdrawal_hold", "Withdrawal held for review"
+        WITHDRAWAL_RELEASE = "withdrawal_release", "Withdrawal rejected (hold released)"
         CASH_RESERVE = "cash_reserve", "Cash reserved"
         CASH_RELEASE = "cash_release", "Cash released"
         SHARES_RESERVE = "shares_reserve", "Shares reserved"
@@ -179,10 +185,17 @@ class Deposit(models.Model):
 
 
 class Withdrawal(models.Model):
-    """Cash paid out to the client; taken from available cash only."""
+    """Cash paid out to the client, from available cash only.
+
+    Above settings.WITHDRAWAL_APPROVAL_THRESHOLD it waits for a member of staff other than the client
+    (`pending_review`): its cash is held (cash_available -> cash_held) until approved (paid out of the hold)
+    or rejected (the hold released). Below it, it is paid at once (`completed`).
+    """
 
     class Status(models.TextChoices):
+        PENDING_REVIEW = "pending_review", "Pending review"
         COMPLETED = "completed", "Completed"
+        REJECTED = "rejected", "Rejected"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="withdrawals")
     amount = amount_field()
@@ -191,16 +204,86 @@ class Withdrawal(models.Model):
     provider = models.CharField(max_length=32)
     provider_ref = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+", help_text="Staff member who approved or rejected it.")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["user", "-created_at"], name="portfolios_withdrawal_user_ts")]
+        indexes = [models.Index(fields=["user", "-created_at"], name="portfolios_withdrawal_user_ts"),
+                   models.Index(fields=["id"], name="portfolios_withdrawal_review",
+                                condition=Q(status="pending_review"))]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="portfolios_withdrawal_amount_positive")
+            models.CheckConstraint(condition=Q(amount__gt=0), name="portfolios_withdrawal_amount_positive"),
+            # Four eyes, kept by Postgres too: nobody reviews their own withdrawal.
+            models.CheckConstraint(condition=~Q(reviewed_by=models.F("user")),
+                                   name="portfolios_withdrawal_not_self_reviewed"),
+            models.CheckConstraint(
+                condition=Q(status="pending_review", reviewed_by__isnull=True, reviewed_at__isnull=True)
+                | ~Q(status="pending_review"),
+                name="portfolios_withdrawal_pending_unreviewed"),
         ]
 
     def __str__(self) -> str:
-        return f"withdrawal #{self.pk} {self.amount} {self.currency}"
+        return f"withdrawal #{self.pk} {self.amount} {self.currency} {self.status}"
 
     @property
     def reference(self) -> str:
         return f"withdrawal:{self.pk}"
+
+
+class WithdrawalUnderReview(Withdrawal):
+    """The back office's review queue: withdrawals above the approval threshold (same rows)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "withdrawal review"
+        verbose_name_plural = "withdrawal reviews"
+        permissions = [("review_withdrawal", "Can approve or reject a withdrawal under review")]
+
+
+class AdjustmentRequest(models.Model):
+    """A manual adjustment asked for by one member of staff, posted only when another approves it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved (posted)"
+        REJECTED = "rejected", "Rejected"
+
+    client = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=32, choices=[(k.value, k.label) for k in LedgerAccount.ADJUSTABLE_KINDS])
+    asset = models.CharField(max_length=16)
+    amount = amount_field(help_text="Signed: positive credits the client, negative debits.")
+    unit_cost = models.DecimalField(max_digits=24, decimal_places=8, null=True, blank=True)
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True, default="")
+    entry = models.OneToOneField(JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                 help_text="The journal entry the approval posted.")
+
+    class Meta:
+        indexes = [models.Index(fields=["id"], name="portfolios_adjreq_pending", condition=Q(status="pending"))]
+        permissions = [("approve_adjustmentrequest", "Can approve or reject an adjustment request")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="portfolios_adjreq_amount_nonzero"),
+            # Four eyes, kept by Postgres too: the requester never decides their own request.
+            models.CheckConstraint(condition=~Q(decided_by=models.F("requested_by")),
+                                   name="portfolios_adjreq_not_self_decided"),
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_by__isnull=True, entry__isnull=True)
+                | Q(status="approved", decided_by__isnull=False, entry__isnull=False)
+                | Q(status="rejected", decided_by__isnull=False, entry__isnull=True),
+                name="portfolios_adjreq_decision_consistent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"adjustment request #{self.pk} {self.amount} {self.asset} ({self.status})"
+
+    @property
+    def reference(self) -> str:
+        return f"adjustment_request:{self.pk}"

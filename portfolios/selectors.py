@@ -17,13 +17,13 @@ PriceLookup = Callable[[Iterable[str]], dict[str, Decimal]]
 
 
 def balances_for_user(user) -> dict:
-    """The user's maintained balances: {"currency", "cash_available", "cash_reserved", "cash_pending",
+    """The user's maintained balances: {"currency", "cash_available", "cash_reserved", "cash_pending", "cash_held",
     "securities": {symbol: {"available", "reserved"}}} (Decimal values; accounts not yet opened read as zero)."""
     currency = getattr(settings, "LEDGER_CURRENCY", "USD")
     result = {"currency": currency, "cash_available": ZERO, "cash_reserved": ZERO, "cash_pending": ZERO,
-              "securities": {}}
+              "cash_held": ZERO, "securities": {}}
     for kind, asset, balance in LedgerAccount.objects.filter(owner=user).values_list("kind", "asset", "balance"):
-        if kind in LedgerAccount.CLIENT_CASH_KINDS:
+        if kind in LedgerAccount.CLIENT_CASH_KINDS or kind == Kind.CASH_HELD:
             if asset == currency:
                 result[kind] = balance
         elif kind in LedgerAccount.CLIENT_SECURITIES_KINDS:
@@ -57,7 +57,8 @@ def portfolio_for_user(
 
     Prices come from `prices`, else `price_lookup(symbols)` (default: settings.PORTFOLIOS_PRICE_LOOKUP, a
     dotted path, else `instrument_prices`: the instruments' last or reference price), else the average cost.
-    Buying power is available cash only: reserved cash backs open orders and pending deposits are not settled.
+    Buying power is available cash only: reserved cash backs open orders, pending deposits are not settled and
+    held cash waits for a withdrawal's review. Equity counts held cash: it is the client's until paid out.
     """
     balances = balances_for_user(user)
     positions = list(Position.objects.filter(user=user).order_by("symbol"))
@@ -101,9 +102,10 @@ def portfolio_for_user(
         "cash": cash,
         "cash_reserved": reserved,
         "cash_pending": balances["cash_pending"],
+        "cash_held": balances["cash_held"],
         "buying_power": cash,
         "market_value": market_value_total,
-        "equity": cash + reserved + market_value_total,
+        "equity": cash + reserved + balances["cash_held"] + market_value_total,
         "unrealized_pnl": unrealized_total,
         "realized_pnl": realized_total,
         "positions": rows,

@@ -1,5 +1,8 @@
 """Writes of the portfolios context: ledger postings, reservations, trades, deposits, withdrawals, adjustments.
 
+Money the back office moves by hand goes through four eyes: an adjustment request, or a withdrawal above the
+approval threshold, is decided by another person than the one who asked (ADR 010).
+
 Every service is one `transaction.atomic()` block, so a caller may nest it in its own transaction (the
 order placement, the matching worker's batch). Amounts are `Decimal` with at most 4 decimal places.
 Postgres enforces the invariants (see portfolios/migrations/0002_ledger_invariants.py); the checks here
@@ -20,10 +23,19 @@ from accounts.services import staff_audit_record
 from brokerx.enqueue import task_enqueue
 from outbox.services import outbox_emit
 
-from .errors import InsufficientFunds, InvalidAmount, InvalidState, LimitExceeded, UnbalancedEntry
+from .errors import FourEyesRefused, InsufficientFunds, InvalidAmount, InvalidState, LimitExceeded, UnbalancedEntry
 from .gateway import payment_gateway, simulated_outcome
-from .locks import deposit_lock, ledger_accounts_lock, positions_lock
-from .models import AMOUNT_QUANTUM, ZERO, Deposit, JournalEntry, LedgerAccount, Position, Withdrawal
+from .locks import adjustment_request_lock, deposit_lock, ledger_accounts_lock, positions_lock, withdrawal_lock
+from .models import (
+    AMOUNT_QUANTUM,
+    ZERO,
+    AdjustmentRequest,
+    Deposit,
+    JournalEntry,
+    LedgerAccount,
+    Position,
+    Withdrawal,
+)
 from .selectors import (  # noqa: F401  (re-exported: the portfolios API in one place)
     balances_for_user,
     books_balance,
@@ -389,13 +401,19 @@ def _deposit_event(deposit: Deposit, *, topic: str, **extra) -> None:
 
 
 def withdrawal_create(*, user, amount: Decimal) -> Withdrawal:
-    """Pay cash out to the client, from available cash only (never reserved or pending)."""
+    """Pay cash out to the client, from available cash only (never reserved or pending).
+
+    Above settings.WITHDRAWAL_APPROVAL_THRESHOLD nothing is paid yet: the cash moves to the client's held
+    account (not buying power, cannot be withdrawn twice) and the withdrawal waits, `pending_review`, for
+    `withdrawal_approve` or `withdrawal_reject` by another person.
+    """
     amount = _amount(amount)
     if amount > settings.WITHDRAWAL_MAX_AMOUNT:
         raise LimitExceeded(f"A withdrawal cannot exceed {settings.WITHDRAWAL_MAX_AMOUNT}.",
                             max=str(settings.WITHDRAWAL_MAX_AMOUNT))
     currency = ledger_currency()
     gateway = payment_gateway()
+    review = amount > settings.WITHDRAWAL_APPROVAL_THRESHOLD
 
     with transaction.atomic():
         cash = cash_accounts_open(user=user)
@@ -403,13 +421,25 @@ def withdrawal_create(*, user, amount: Decimal) -> Withdrawal:
         if available.balance < amount:
             raise InsufficientFunds(account_id=available.pk, kind=available.kind, asset=currency,
                                     available=available.balance, requested=amount)
-        today = Withdrawal.objects.filter(user=user, created_at__gte=_day_start()).aggregate(
-            total=Sum("amount"))["total"] or ZERO
+        today = Withdrawal.objects.filter(
+            user=user, created_at__gte=_day_start(),
+            status__in=[Withdrawal.Status.PENDING_REVIEW, Withdrawal.Status.COMPLETED],
+        ).aggregate(total=Sum("amount"))["total"] or ZERO
         if today + amount > settings.WITHDRAWAL_DAILY_LIMIT:
             raise LimitExceeded(
                 f"Withdrawals are limited to {settings.WITHDRAWAL_DAILY_LIMIT} a day; {today} withdrawn today.",
                 daily_limit=str(settings.WITHDRAWAL_DAILY_LIMIT), withdrawn_today=str(today))
-        withdrawal = Withdrawal.objects.create(user=user, amount=amount, currency=currency, provider=gateway.name)
+        withdrawal = Withdrawal.objects.create(
+            user=user, amount=amount, currency=currency, provider=gateway.name,
+            status=Withdrawal.Status.PENDING_REVIEW if review else Withdrawal.Status.COMPLETED)
+        if review:
+            held = _accounts(owner_id=user.pk, kinds=[Kind.CASH_HELD], asset=currency)[Kind.CASH_HELD]
+            ledger_post(kind=EntryKind.WITHDRAWAL_HOLD, reference=withdrawal.reference,
+                        postings=[(available, -amount), (held, amount)])
+            staff_audit_record(actor=user, action="withdrawal_review_requested", obj=withdrawal, details={
+                "client_id": user.pk, "amount": str(amount), "currency": currency,
+                "threshold": str(settings.WITHDRAWAL_APPROVAL_THRESHOLD)})
+            return withdrawal
         ledger_post(kind=EntryKind.WITHDRAWAL, reference=withdrawal.reference, postings=[
             (available, -amount), (house_account(kind=Kind.HOUSE_GATEWAY, asset=currency), amount),
         ])
@@ -418,9 +448,74 @@ def withdrawal_create(*, user, amount: Decimal) -> Withdrawal:
     return withdrawal
 
 
+def _check_four_eyes(*, decider, requester_id: int, what: str) -> None:
+    if decider.pk == requester_id:
+        raise FourEyesRefused(f"{what} must be decided by another person than the one who asked for it.",
+                              requester_id=requester_id)
+
+
+def _check_pending(obj, pending: str, what: str) -> None:
+    if obj.status != pending:
+        raise InvalidState(f"{what} is {obj.status}, no longer {pending}.", status=obj.status)
+
+
+def _reason(reason: str | None, *, required: bool) -> str:
+    reason = (reason or "").strip()
+    if required and not reason:
+        raise InvalidState("A reason is required.")
+    return reason
+
+
+def withdrawal_approve(*, withdrawal_id: int, staff_user, reason: str = "", ip: str | None = None) -> Withdrawal:
+    """Pay out a withdrawal under review from its hold. Decided once: a second approval is refused (InvalidState)."""
+    reason = _reason(reason, required=False)
+    gateway = payment_gateway()
+    with transaction.atomic():
+        withdrawal = withdrawal_lock(withdrawal_id)  # the request before the accounts it posts to
+        _check_pending(withdrawal, Withdrawal.Status.PENDING_REVIEW, f"Withdrawal #{withdrawal_id}")
+        _check_four_eyes(decider=staff_user, requester_id=withdrawal.user_id, what="A withdrawal")
+        held = _accounts(owner_id=withdrawal.user_id, kinds=[Kind.CASH_HELD], asset=withdrawal.currency)
+        ledger_post(kind=EntryKind.WITHDRAWAL, reference=withdrawal.reference, memo=reason, created_by=staff_user,
+                    postings=[(held[Kind.CASH_HELD], -withdrawal.amount),
+                              (house_account(kind=Kind.HOUSE_GATEWAY, asset=withdrawal.currency), withdrawal.amount)])
+        withdrawal.provider_ref = gateway.payout(withdrawal_id=withdrawal.pk, amount=withdrawal.amount,
+                                                 currency=withdrawal.currency)
+        _withdrawal_decided(withdrawal, status=Withdrawal.Status.COMPLETED, staff_user=staff_user, reason=reason,
+                            ip=ip, action="withdrawal_approved")
+    return withdrawal
+
+
+def withdrawal_reject(*, withdrawal_id: int, staff_user, reason: str, ip: str | None = None) -> Withdrawal:
+    """Refuse a withdrawal under review: its hold goes back to the client's available cash, exactly."""
+    reason = _reason(reason, required=True)
+    with transaction.atomic():
+        withdrawal = withdrawal_lock(withdrawal_id)
+        _check_pending(withdrawal, Withdrawal.Status.PENDING_REVIEW, f"Withdrawal #{withdrawal_id}")
+        _check_four_eyes(decider=staff_user, requester_id=withdrawal.user_id, what="A withdrawal")
+        accounts = _accounts(owner_id=withdrawal.user_id, kinds=[Kind.CASH_AVAILABLE, Kind.CASH_HELD],
+                             asset=withdrawal.currency)
+        ledger_post(kind=EntryKind.WITHDRAWAL_RELEASE, reference=withdrawal.reference, memo=reason,
+                    created_by=staff_user, postings=[(accounts[Kind.CASH_HELD], -withdrawal.amount),
+                                                     (accounts[Kind.CASH_AVAILABLE], withdrawal.amount)])
+        _withdrawal_decided(withdrawal, status=Withdrawal.Status.REJECTED, staff_user=staff_user, reason=reason,
+                            ip=ip, action="withdrawal_rejected")
+    return withdrawal
+
+
+def _withdrawal_decided(withdrawal: Withdrawal, *, status: str, staff_user, reason: str, ip: str | None,
+                        action: str) -> None:
+    withdrawal.status = status
+    withdrawal.reviewed_by = staff_user
+    withdrawal.reviewed_at = timezone.now()
+    withdrawal.review_reason = reason
+    withdrawal.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_reason", "provider_ref"])
+    staff_audit_record(actor=staff_user, action=action, obj=withdrawal, reason=reason, ip=ip, details={
+        "client_id": withdrawal.user_id, "amount": str(withdrawal.amount), "currency": withdrawal.currency})
+
+
 # --- back office ---------------------------------------------------------------------------------
 
-ADJUSTABLE_KINDS = (Kind.CASH_AVAILABLE, Kind.SECURITIES_AVAILABLE)
+ADJUSTABLE_KINDS = LedgerAccount.ADJUSTABLE_KINDS
 
 
 def adjustment_post(
@@ -433,12 +528,16 @@ def adjustment_post(
     reason: str,
     unit_cost: Decimal | None = None,
     ip: str | None = None,
+    reference: str | None = None,
 ) -> JournalEntry:
     """A manual correction by staff: `amount` (signed) on the client's available cash or shares, against house clearing.
 
     The staff member and the reason are recorded on the journal entry and in the staff audit trail (same
     transaction). For shares, the position follows:
     a credit enters at `unit_cost` (default: the current average cost), a debit leaves at the average cost.
+
+    The back office posts through `adjustment_request_approve` (four eyes); tests and demo seeding call this
+    directly. `reference` defaults to `adjustment:<client id>`.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -455,7 +554,8 @@ def adjustment_post(
         else:
             client = securities_accounts_open(user=user, symbol=asset)[kind]
         entry = ledger_post(
-            kind=EntryKind.ADJUSTMENT, reference=f"adjustment:{user.pk}", memo=reason, created_by=staff_user,
+            kind=EntryKind.ADJUSTMENT, reference=reference or f"adjustment:{user.pk}", memo=reason,
+            created_by=staff_user,
             postings=[(client, amount), (house_account(kind=Kind.HOUSE_CLEARING, asset=asset), -amount)],
         )
         if kind == Kind.SECURITIES_AVAILABLE:
@@ -469,3 +569,89 @@ def adjustment_post(
             "client_id": user.pk, "account": str(kind), "asset": asset, "amount": str(amount),
             "unit_cost": None if unit_cost is None else str(unit_cost)})
     return entry
+
+
+def adjustment_request_create(
+    *,
+    staff_user,
+    user,
+    kind: str,
+    asset: str,
+    amount: Decimal,
+    reason: str,
+    unit_cost: Decimal | None = None,
+    ip: str | None = None,
+) -> AdjustmentRequest:
+    """Ask for a manual adjustment; nothing is posted until another member of staff approves it.
+
+    Checked as `adjustment_post` will check it (reason, kind, amount; a debit the client cannot cover today is
+    refused now), and checked again when approved.
+    """
+    reason = _reason(reason, required=True)
+    if kind not in ADJUSTABLE_KINDS:
+        raise InvalidState(f"Only {', '.join(ADJUSTABLE_KINDS)} can be adjusted.")
+    amount = _amount(amount, positive=False)
+    if amount == 0:
+        raise InvalidAmount("An adjustment cannot be zero.")
+    if unit_cost is not None:
+        unit_cost = _amount(unit_cost, what="unit_cost", positive=False)
+    with transaction.atomic():
+        if amount < 0:
+            account = LedgerAccount.objects.filter(owner=user, kind=kind, asset=asset).first()
+            balance = account.balance if account else ZERO
+            if balance + amount < 0:
+                raise InsufficientFunds(account_id=getattr(account, "pk", 0), kind=kind, asset=asset,
+                                        available=balance, requested=-amount)
+        request = AdjustmentRequest.objects.create(client=user, kind=kind, asset=asset, amount=amount,
+                                                   unit_cost=unit_cost, reason=reason, requested_by=staff_user)
+        staff_audit_record(actor=staff_user, action="adjustment_requested", obj=request, reason=reason, ip=ip,
+                           details=_adjustment_details(request))
+    return request
+
+
+def adjustment_request_approve(*, request_id: int, staff_user, reason: str = "",
+                               ip: str | None = None) -> AdjustmentRequest:
+    """Post an adjustment request through `adjustment_post`, once: the request's row lock makes a concurrent second
+    approval wait and then find it approved (InvalidState). The requester cannot approve (FourEyesRefused)."""
+    reason = _reason(reason, required=False)
+    with transaction.atomic():
+        request = adjustment_request_lock(request_id)  # the request before the accounts it posts to
+        _check_pending(request, AdjustmentRequest.Status.PENDING, f"Adjustment request #{request_id}")
+        _check_four_eyes(decider=staff_user, requester_id=request.requested_by_id, what="An adjustment request")
+        request.entry = adjustment_post(
+            staff_user=staff_user, user=request.client, kind=request.kind, asset=request.asset,
+            amount=request.amount, reason=request.reason, unit_cost=request.unit_cost, ip=ip,
+            reference=request.reference)
+        _adjustment_decided(request, status=AdjustmentRequest.Status.APPROVED, staff_user=staff_user, reason=reason,
+                            ip=ip, action="adjustment_approved")
+    return request
+
+
+def adjustment_request_reject(*, request_id: int, staff_user, reason: str,
+                              ip: str | None = None) -> AdjustmentRequest:
+    """Refuse an adjustment request: nothing is posted."""
+    reason = _reason(reason, required=True)
+    with transaction.atomic():
+        request = adjustment_request_lock(request_id)
+        _check_pending(request, AdjustmentRequest.Status.PENDING, f"Adjustment request #{request_id}")
+        _check_four_eyes(decider=staff_user, requester_id=request.requested_by_id, what="An adjustment request")
+        _adjustment_decided(request, status=AdjustmentRequest.Status.REJECTED, staff_user=staff_user, reason=reason,
+                            ip=ip, action="adjustment_rejected")
+    return request
+
+
+def _adjustment_details(request: AdjustmentRequest) -> dict:
+    return {"client_id": request.client_id, "account": request.kind, "asset": request.asset,
+            "amount": str(request.amount), "unit_cost": None if request.unit_cost is None else str(request.unit_cost),
+            "requested_by": request.requested_by_id}
+
+
+def _adjustment_decided(request: AdjustmentRequest, *, status: str, staff_user, reason: str, ip: str | None,
+                        action: str) -> None:
+    request.status = status
+    request.decided_by = staff_user
+    request.decided_at = timezone.now()
+    request.decision_reason = reason
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_reason", "entry"])
+    staff_audit_record(actor=staff_user, action=action, obj=request, reason=reason, ip=ip,
+                       details={**_adjustment_details(request), "entry_id": request.entry_id})

@@ -309,6 +309,8 @@ DEPOSIT_MAX_AMOUNT = Decimal(env("DEPOSIT_MAX_AMOUNT", "100000"))
 DEPOSIT_DAILY_LIMIT = Decimal(env("DEPOSIT_DAILY_LIMIT", "250000"))
 WITHDRAWAL_MAX_AMOUNT = Decimal(env("WITHDRAWAL_MAX_AMOUNT", "100000"))
 WITHDRAWAL_DAILY_LIMIT = Decimal(env("WITHDRAWAL_DAILY_LIMIT", "250000"))
+# A withdrawal above this waits for a member of staff to approve it (four eyes); its cash is held meanwhile.
+WITHDRAWAL_APPROVAL_THRESHOLD = Decimal(env("WITHDRAWAL_APPROVAL_THRESHOLD", "10000"))
 DEPOSIT_SETTLE_DELAY_SECONDS = float(env("DEPOSIT_SETTLE_DELAY_SECONDS", "3"))
 PAYMENT_GATEWAY = env("PAYMENT_GATEWAY", "portfolios.gateway.SimulatedGateway")
 # Dotted path of a callable(symbols) -> {symbol: Decimal} giving last/reference prices to the portfolio.

@@ -37,7 +37,7 @@ class WithdrawalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Withdrawal
-        fields = ["id", "amount", "currency", "status", "created_at"]
+        fields = ["id", "amount", "currency", "status", "created_at", "reviewed_at"]
         read_only_fields = fields
 
 
@@ -61,10 +61,12 @@ class PortfolioSerializer(serializers.Serializer):
     cash_reserved = serializers.DecimalField(max_digits=20, decimal_places=4, help_text="Held for open buy orders.")
     cash_pending = serializers.DecimalField(max_digits=20, decimal_places=4,
                                             help_text="Deposits not yet settled; not buying power.")
+    cash_held = serializers.DecimalField(max_digits=20, decimal_places=4,
+                                         help_text="Held for withdrawals under review; not buying power.")
     buying_power = serializers.DecimalField(max_digits=20, decimal_places=4)
     market_value = serializers.DecimalField(max_digits=20, decimal_places=4)
     equity = serializers.DecimalField(max_digits=20, decimal_places=4,
-                                      help_text="cash + cash_reserved + market value of positions.")
+                                      help_text="cash + cash_reserved + cash_held + market value of positions.")
     unrealized_pnl = serializers.DecimalField(max_digits=20, decimal_places=4)
     realized_pnl = serializers.DecimalField(max_digits=20, decimal_places=4)
     positions = PositionSerializer(many=True)

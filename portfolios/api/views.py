@@ -1,6 +1,6 @@
 """Views of the portfolios API: parse, authorize, call a service or selector, answer."""
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, LimitOffsetPagination
@@ -13,6 +13,7 @@ from brokerx.idempotency import idempotent
 
 from .. import selectors, services
 from ..errors import InsufficientFunds, LedgerError, LimitExceeded
+from ..models import Withdrawal
 from .permissions import CanTrade
 from .serializers import (
     ActivityFilterSerializer,
@@ -94,9 +95,19 @@ class WithdrawalListCreateView(MoneyWritePermissions, APIView):
 
     @extend_schema(
         operation_id="withdrawals_create", parameters=[IDEMPOTENCY_KEY], request=WithdrawalCreateSerializer,
-        responses={201: WithdrawalSerializer},
-        description="Pay cash out from available cash (never reserved or pending cash). Not enough available "
-                    "cash answers 422 `insufficient_funds`; limits answer 422 `limit_exceeded`.",
+        responses={
+            201: OpenApiResponse(WithdrawalSerializer, description="Paid out: status `completed`."),
+            202: OpenApiResponse(
+                WithdrawalSerializer,
+                description="Above the approval threshold: status `pending_review`. The amount is held (it leaves "
+                            "available cash and buying power, and shows as `cash_held` in the portfolio) until a "
+                            "member of staff approves it (`completed`, paid out) or rejects it (`rejected`, the "
+                            "hold goes back to available cash). Follow it with GET withdrawals."),
+        },
+        description="Pay cash out from available cash (never reserved or pending cash). A withdrawal above the "
+                    "approval threshold (WITHDRAWAL_APPROVAL_THRESHOLD, 10,000 by default) is accepted for review "
+                    "and answered 202 `pending_review` instead of 201. Not enough available cash answers 422 "
+                    "`insufficient_funds`; limits answer 422 `limit_exceeded`.",
     )
     @idempotent()
     def post(self, request):
@@ -106,7 +117,9 @@ class WithdrawalListCreateView(MoneyWritePermissions, APIView):
             withdrawal = services.withdrawal_create(user=request.user, amount=data.validated_data["amount"])
         except (InsufficientFunds, LimitExceeded) as exc:
             raise _business_error(exc) from exc
-        return Response(WithdrawalSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
+        answer = (status.HTTP_202_ACCEPTED if withdrawal.status == Withdrawal.Status.PENDING_REVIEW
+                  else status.HTTP_201_CREATED)
+        return Response(WithdrawalSerializer(withdrawal).data, status=answer)
 
 
 class PortfolioView(APIView):
