@@ -154,8 +154,10 @@ def platform(own_services):
 
     def manage(*args: str, code: str | None = None) -> str:
         command = [sys.executable, "manage.py", *args] + (["-c", code] if code else [])
-        return subprocess.run(command, env=env, cwd=BASE_DIR, check=True, capture_output=True, text=True,  # noqa: S603
-                              timeout=120).stdout
+        result = subprocess.run(command, env=env, cwd=BASE_DIR, capture_output=True, text=True,  # noqa: S603
+                                timeout=120)
+        assert result.returncode == 0, f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return result.stdout
 
     manage("migrate", "--noinput", "-v", "0")
     keys = dict(line.split()[1:] for line in manage("shell", code=SEED).splitlines() if line.startswith("KEY "))
