@@ -300,6 +300,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 # Delivered outbox events are deleted after this many days (dead letters stay); see outbox.services.outbox_purge.
 OUTBOX_RETENTION_DAYS = int(env("OUTBOX_RETENTION_DAYS", "7"))
+# A due outbox event still pending after this many seconds counts as stuck (manage.py check_invariants).
+OUTBOX_PENDING_DEADLINE_SECONDS = float(env("OUTBOX_PENDING_DEADLINE_SECONDS", "300"))
 CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", str(BASE_DIR / ".data" / "celerybeat-schedule"))
 
 # --- Money (portfolios ledger, deposits, withdrawals; idempotency keys) ---------------------------
