@@ -1,8 +1,8 @@
 """UUIDs for BrokerX integer ids, as the Alpaca API shows them: deterministic, reversible, no storage.
 
-Layout (an RFC 9562 version-8 "custom" UUID): `KKKKKKKK-0000-8000-8000-NNNNNNNNNNNN`, where K is the kind
-of object (order, asset, account) and N the object's primary key in hex (48 bits). The SDK only needs a
-syntactically valid UUID; the kind keeps an order id from ever being read as an asset id.
+Layout (an RFC 9562 version-8 "custom" UUID): `KKKKKKKK-0000-8000-8000-NNNNNNNNNNNN`, where K is the
+kind of object (order, asset, account, watchlist, activity) and N the object's primary key in hex (48 bits). The SDK
+only needs a syntactically valid UUID; the kind keeps an order id from ever being read as an asset id.
 """
 import uuid
 from enum import IntEnum
@@ -16,6 +16,8 @@ class Kind(IntEnum):
     ORDER = 0x0B0D0001
     ASSET = 0x0B0D0002
     ACCOUNT = 0x0B0D0003
+    WATCHLIST = 0x0B0D0004
+    ACTIVITY = 0x0B0D0005
 
 
 def encode(kind: Kind, pk: int) -> uuid.UUID:

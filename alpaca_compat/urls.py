@@ -1,7 +1,7 @@
 """Routes of the Alpaca Trading API v2 surface, at exactly the paths the SDK calls (no trailing slashes)."""
 from django.urls import path, re_path
 
-from .api import views
+from .api import views, watchlists
 
 urlpatterns = [
     path("v2/account", views.AccountView.as_view(), name="alpaca-account"),
@@ -14,5 +14,10 @@ urlpatterns = [
     path("v2/positions/<str:symbol_or_asset_id>", views.PositionDetailView.as_view(), name="alpaca-position"),
     path("v2/assets", views.AssetListView.as_view(), name="alpaca-assets"),
     path("v2/assets/<str:symbol_or_asset_id>", views.AssetDetailView.as_view(), name="alpaca-asset"),
+    path("v2/watchlists", watchlists.WatchlistListView.as_view(), name="alpaca-watchlists"),
+    path("v2/watchlists:by_name", watchlists.WatchlistByNameView.as_view(), name="alpaca-watchlist-by-name"),
+    path("v2/watchlists/<str:watchlist_id>", watchlists.WatchlistDetailView.as_view(), name="alpaca-watchlist"),
+    path("v2/watchlists/<str:watchlist_id>/<str:symbol>", watchlists.WatchlistSymbolView.as_view(),
+         name="alpaca-watchlist-symbol"),
     re_path(r"^v2/", views.unknown_endpoint, name="alpaca-unknown"),
 ]

@@ -20,7 +20,7 @@ def _optional(module_name: str) -> list:
 
 
 api_v1 = []
-for _context in ("accounts", "portfolios", "orders", "matching", "notifications"):
+for _context in ("accounts", "portfolios", "orders", "matching", "notifications", "watchlists"):
     api_v1 += _optional(f"{_context}.api.urls")
 
 urlpatterns = [

@@ -21,6 +21,10 @@ class Instrument(models.Model):
     lot_size = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("1"))
     reference_price = models.DecimalField(max_digits=18, decimal_places=4)
     last_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    # The price at the last session close (its last trade then, else the reference price), recorded once per
+    # session by `instruments_record_close`; positions show their change since it.
+    previous_close = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    previous_close_date = models.DateField(null=True, blank=True, help_text="The session previous_close closed.")
     # Orders priced further than this fraction from the reference price are refused.
     price_band_pct = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal("0.10"))
     max_order_notional = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("1000000"))

@@ -3,7 +3,9 @@ import contextlib
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.apps import apps
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from brokerx.db import retry_deadlocks
@@ -386,6 +388,32 @@ def orders_expire_day(*, now=None, session_close=None) -> int:
             _close(order, status=OrderStatus.EXPIRED, reason="day_order_expired", event_type=OrderEventType.EXPIRED)
             expired += 1
     return expired
+
+
+def instruments_record_close(*, now=None) -> int:
+    """Record each instrument's price at the last session close as its `previous_close`, once per session.
+
+    The closing price is the symbol's last trade at or before the close (trading may go on after it), else its last
+    or reference price. Run by the session task every minute; an instrument already closed for that session is
+    skipped, so repeated runs write nothing. Each instrument is its own statement, so no matching batch waits on
+    a lock of another symbol's row. Trades are read through the app registry: matching depends on orders.
+    """
+    now = now or timezone.now()
+    close = last_session_close(now)
+    if close is None:
+        return 0
+    day = timezone.localtime(close).date()
+    trades = apps.get_model("matching", "Trade").objects
+    recorded = 0
+    due = Instrument.objects.filter(Q(previous_close_date__isnull=True) | Q(previous_close_date__lt=day))
+    for pk, symbol, last, reference in due.values_list("pk", "symbol", "last_price", "reference_price"):
+        traded = (trades.filter(symbol=symbol, executed_at__lte=close).order_by("-id")
+                  .values_list("price", flat=True).first())
+        price = traded if traded is not None else last if last is not None else reference
+        recorded += Instrument.objects.filter(pk=pk).filter(
+            Q(previous_close_date__isnull=True) | Q(previous_close_date__lt=day)).update(
+            previous_close=price, previous_close_date=day)
+    return recorded
 
 
 def instrument_set_status(*, symbol: str, status: str, staff=None) -> None:

@@ -14,6 +14,7 @@ from .models import AMOUNT_QUANTUM, ZERO, Deposit, LedgerAccount, Position, Post
 
 Kind = LedgerAccount.Kind
 PriceLookup = Callable[[Iterable[str]], dict[str, Decimal]]
+CHANGE_QUANTUM = Decimal("0.0000000001")
 
 
 def balances_for_user(user) -> dict:
@@ -45,6 +46,23 @@ def instrument_prices(symbols: Iterable[str]) -> dict[str, Decimal]:
     return {symbol: last if last is not None else reference for symbol, last, reference in rows}
 
 
+def instrument_previous_closes(symbols: Iterable[str]) -> dict[str, Decimal]:
+    """Each symbol's price at the last session close (`Instrument.previous_close`), where one is recorded."""
+    try:
+        instrument = apps.get_model("orders", "Instrument")
+    except LookupError:
+        return {}
+    rows = instrument.objects.filter(symbol__in=list(symbols), previous_close__isnull=False)
+    return dict(rows.values_list("symbol", "previous_close"))
+
+
+def _change(price: Decimal, lastday_price: Decimal | None) -> Decimal | None:
+    """The change since the last close as a fraction (0.01 is +1%), as Alpaca's `change_today`."""
+    if not lastday_price:
+        return None
+    return ((price - lastday_price) / lastday_price).quantize(CHANGE_QUANTUM, rounding=ROUND_HALF_EVEN)
+
+
 def _default_price_lookup() -> PriceLookup:
     path = getattr(settings, "PORTFOLIOS_PRICE_LOOKUP", "")
     return import_string(path) if path else instrument_prices
@@ -57,8 +75,10 @@ def portfolio_for_user(
 
     Prices come from `prices`, else `price_lookup(symbols)` (default: settings.PORTFOLIOS_PRICE_LOOKUP, a
     dotted path, else `instrument_prices`: the instruments' last or reference price), else the average cost.
-    Buying power is available cash only: reserved cash backs open orders, pending deposits are not settled and
-    held cash waits for a withdrawal's review. Equity counts held cash: it is the client's until paid out.
+    Each position has `lastday_price` (the instrument's previous close, None until one is recorded) and
+    `change_today` (the price's change since then, a fraction). Buying power is available cash only: reserved
+    cash backs open orders, pending deposits are not settled and held cash waits for a withdrawal's review.
+    Equity counts held cash: it is the client's until paid out.
     """
     balances = balances_for_user(user)
     positions = list(Position.objects.filter(user=user).order_by("symbol"))
@@ -68,6 +88,8 @@ def portfolio_for_user(
     lookup = price_lookup or _default_price_lookup()
     if wanted and lookup is not None:
         known.update({s: Decimal(v) for s, v in (lookup(wanted) or {}).items() if v is not None})
+
+    closes = instrument_previous_closes(symbols) if symbols else {}
 
     rows, market_value_total, realized_total, unrealized_total = [], ZERO, ZERO, ZERO
     for position in positions:
@@ -90,6 +112,8 @@ def portfolio_for_user(
             "market_value": market_value,
             "unrealized_pnl": unrealized,
             "realized_pnl": position.realized_pnl,
+            "lastday_price": closes.get(position.symbol),
+            "change_today": _change(price, closes.get(position.symbol)),
         })
         market_value_total += market_value
         unrealized_total += unrealized

@@ -206,5 +206,17 @@ def calendar_day_json(day: date, opens_at: datetime, closes_at: datetime) -> dic
             "settlement_date": day.isoformat()}
 
 
+def watchlist_json(watchlist, instruments) -> dict:
+    """A watchlist (watchlists.models.Watchlist) with its instruments, in order, as Alpaca assets."""
+    return {
+        "id": ids.encode_str(ids.Kind.WATCHLIST, watchlist.pk),
+        "account_id": ids.encode_str(ids.Kind.ACCOUNT, watchlist.user_id),
+        "name": watchlist.name,
+        "created_at": timestamp(watchlist.created_at),
+        "updated_at": timestamp(watchlist.updated_at),
+        "assets": [asset_json(instrument) for instrument in instruments],
+    }
+
+
 def error_json(code: int, message: str) -> dict:
     return {"code": code, "message": message}

@@ -294,7 +294,8 @@ def _positions(user, symbol: str | None = None) -> list[dict]:
     rows = [row for row in selectors.portfolio_for(user)["positions"] if row["qty"] > 0
             and (symbol is None or row["symbol"] == symbol)]
     instrument_ids = selectors.instrument_ids(row["symbol"] for row in rows)
-    return [rep.position_json(row, asset_id=instrument_ids.get(row["symbol"]), lastday_price=None) for row in rows]
+    return [rep.position_json(row, asset_id=instrument_ids.get(row["symbol"]), lastday_price=row["lastday_price"])
+            for row in rows]
 
 
 def _outcomes_json(outcomes) -> list[dict]:

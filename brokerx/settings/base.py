@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "matching",
     "notifications",
     "outbox",
+    "watchlists",
     "alpaca_compat",
     "simulator",
     "web",

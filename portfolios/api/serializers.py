@@ -53,6 +53,11 @@ class PositionSerializer(serializers.Serializer):
     market_value = serializers.DecimalField(max_digits=20, decimal_places=4)
     unrealized_pnl = serializers.DecimalField(max_digits=20, decimal_places=4)
     realized_pnl = serializers.DecimalField(max_digits=20, decimal_places=4)
+    lastday_price = serializers.DecimalField(max_digits=18, decimal_places=4, allow_null=True,
+                                             help_text="Price at the last session close; null until one is recorded.")
+    change_today = serializers.DecimalField(max_digits=20, decimal_places=10, allow_null=True,
+                                            help_text="Change of market_price since lastday_price, as a fraction "
+                                                      "(0.01 is +1%).")
 
 
 class PortfolioSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ A_CLIENT_ORDER_ID = "alice-private-1"
 A_DEPOSIT = "1234.56"
 A_WITHDRAWAL = "654.32"
 A_NOTIFICATION_TITLE = "Alice private notice"
+A_WATCHLIST_NAME = "alice-private-watchlist"
 
 SAFE_METHODS = ("get", "head", "options", "trace")
 
@@ -107,6 +108,10 @@ def alice(instrument, make_trader):
     party.deposit_id = deposit.json()["id"]
     party.notification = notification_create(user_id=party.user.pk, kind="deposit", title=A_NOTIFICATION_TITLE)
     party.api_key_id = party.trade_key[0]
+    watchlist = client.post("/api/v1/watchlists", {"name": A_WATCHLIST_NAME, "symbols": ["ACME"]}, format="json")
+    assert watchlist.status_code == 201, watchlist.content
+    party.watchlist_id = watchlist.json()["id"]
+    party.alpaca_watchlist_id = ids.encode_str(ids.Kind.WATCHLIST, party.watchlist_id)
     return party
 
 
@@ -123,6 +128,7 @@ def snapshot() -> dict:
     from orders.models import OrderEvent
     from outbox.models import OutboxEvent
     from portfolios.models import Deposit, JournalEntry, Posting, Withdrawal
+    from watchlists.models import Watchlist, WatchlistItem
 
     def rows(model, *exclude):
         fields = [f.attname for f in model._meta.concrete_fields if f.attname not in exclude]
@@ -133,6 +139,7 @@ def snapshot() -> dict:
         "postings": Posting.objects.count(), "outbox": OutboxEvent.objects.count(), "deposits": rows(Deposit),
         "withdrawals": rows(Withdrawal), "notifications": rows(Notification),
         "preferences": rows(NotificationPreference), "api keys": rows(ApiKey, "last_used_at"),
+        "watchlists": rows(Watchlist), "watchlist items": rows(WatchlistItem),
     }
 
 

@@ -7,7 +7,7 @@ on their own objects, so a missing check would write, and the snapshot would sho
 import pytest
 from rest_framework.test import APIClient
 
-from .conftest import alpaca_headers, api_key_header, api_routes, snapshot, write_methods
+from .conftest import A_WATCHLIST_NAME, alpaca_headers, api_key_header, api_routes, snapshot, write_methods
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,22 @@ WRITES = {
     ("alpaca-order", "DELETE"): lambda a: (f"/v2/orders/{a.alpaca_order_id}", None, {}),
     ("alpaca-positions", "DELETE"): lambda a: ("/v2/positions", None, {}),
     ("alpaca-position", "DELETE"): lambda a: ("/v2/positions/ACME", None, {}),
+    ("v1:watchlists", "POST"): lambda a: ("/api/v1/watchlists", {"name": "read key's"}, {}),
+    ("v1:watchlist-detail", "PATCH"): lambda a: (f"/api/v1/watchlists/{a.watchlist_id}", {"symbols": []}, {}),
+    ("v1:watchlist-detail", "DELETE"): lambda a: (f"/api/v1/watchlists/{a.watchlist_id}", None, {}),
+    ("v1:watchlist-symbols", "POST"): lambda a: (f"/api/v1/watchlists/{a.watchlist_id}/symbols",
+                                                 {"symbol": "ACME"}, {}),
+    ("v1:watchlist-symbol", "DELETE"): lambda a: (f"/api/v1/watchlists/{a.watchlist_id}/symbols/ACME", None, {}),
+    ("alpaca-watchlists", "POST"): lambda a: ("/v2/watchlists", {"name": "read key's"}, {}),
+    ("alpaca-watchlist", "PUT"): lambda a: (f"/v2/watchlists/{a.alpaca_watchlist_id}", {"symbols": []}, {}),
+    ("alpaca-watchlist", "POST"): lambda a: (f"/v2/watchlists/{a.alpaca_watchlist_id}", {"symbol": "ACME"}, {}),
+    ("alpaca-watchlist", "DELETE"): lambda a: (f"/v2/watchlists/{a.alpaca_watchlist_id}", None, {}),
+    ("alpaca-watchlist-symbol", "DELETE"): lambda a: (f"/v2/watchlists/{a.alpaca_watchlist_id}/ACME", None, {}),
+    ("alpaca-watchlist-by-name", "PUT"): lambda a: (f"/v2/watchlists:by_name?name={A_WATCHLIST_NAME}",
+                                                    {"symbols": []}, {}),
+    ("alpaca-watchlist-by-name", "POST"): lambda a: (f"/v2/watchlists:by_name?name={A_WATCHLIST_NAME}",
+                                                     {"symbol": "ACME"}, {}),
+    ("alpaca-watchlist-by-name", "DELETE"): lambda a: (f"/v2/watchlists:by_name?name={A_WATCHLIST_NAME}", None, {}),
 }
 
 

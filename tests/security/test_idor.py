@@ -12,6 +12,7 @@ from .conftest import (
     A_CLIENT_ORDER_ID,
     A_DEPOSIT,
     A_NOTIFICATION_TITLE,
+    A_WATCHLIST_NAME,
     A_WITHDRAWAL,
     api_routes,
     assert_no_leak,
@@ -30,6 +31,11 @@ NATIVE_PROBES = {
     "v1:deposit-detail": lambda a: [("get", f"/api/v1/deposits/{a.deposit_id}", None)],
     "v1:auth-api-key-detail": lambda a: [("get", f"/api/v1/auth/api-keys/{a.api_key_id}", None),
                                          ("delete", f"/api/v1/auth/api-keys/{a.api_key_id}", None)],
+    "v1:watchlist-detail": lambda a: [("get", f"/api/v1/watchlists/{a.watchlist_id}", None),
+                                      ("patch", f"/api/v1/watchlists/{a.watchlist_id}", {"name": "b's now"}),
+                                      ("delete", f"/api/v1/watchlists/{a.watchlist_id}", None)],
+    "v1:watchlist-symbols": lambda a: [("post", f"/api/v1/watchlists/{a.watchlist_id}/symbols", {"symbol": "ACME"})],
+    "v1:watchlist-symbol": lambda a: [("delete", f"/api/v1/watchlists/{a.watchlist_id}/symbols/ACME", None)],
 }
 ALPACA_PROBES = {
     "alpaca-order": lambda a: [("get", f"/v2/orders/{a.alpaca_order_id}", None),
@@ -39,15 +45,24 @@ ALPACA_PROBES = {
         ("get", f"/v2/orders:by_client_order_id?client_order_id={A_CLIENT_ORDER_ID}", None)],
     # A holds ACME, B holds none: B's view of the position, and closing it, must not reach A's.
     "alpaca-position": lambda a: [("get", "/v2/positions/ACME", None), ("delete", "/v2/positions/ACME", None)],
+    "alpaca-watchlist": lambda a: [("get", f"/v2/watchlists/{a.alpaca_watchlist_id}", None),
+                                   ("put", f"/v2/watchlists/{a.alpaca_watchlist_id}", {"name": "b's now"}),
+                                   ("post", f"/v2/watchlists/{a.alpaca_watchlist_id}", {"symbol": "ACME"}),
+                                   ("delete", f"/v2/watchlists/{a.alpaca_watchlist_id}", None)],
+    "alpaca-watchlist-symbol": lambda a: [("delete", f"/v2/watchlists/{a.alpaca_watchlist_id}/ACME", None)],
+    # By name: B has no watchlist of that name, so A's is not found either.
+    "alpaca-watchlist-by-name": lambda a: [
+        (method, f"/v2/watchlists:by_name?name={A_WATCHLIST_NAME}", body)
+        for method, body in (("get", None), ("put", {"symbols": []}), ("post", {"symbol": "ACME"}), ("delete", None))],
 }
 # Routes whose parameter names public reference data, the same for every caller: no owner, nothing to steal.
 PUBLIC = {"v1:market-quote", "v1:market-book", "v1:market-trades", "v1:market-bars", "alpaca-asset"}
 # Account management refuses API keys outright (IsInteractiveUser): 403 for a key, 404 for a person.
 INTERACTIVE = {"v1:auth-api-key-detail"}
 # The query-string lookup has no path parameter but names an object all the same.
-QUERY_OBJECT_ROUTES = {"alpaca-order-by-client-id"}
+QUERY_OBJECT_ROUTES = {"alpaca-order-by-client-id", "alpaca-watchlist-by-name"}
 
-MARKERS = (A_CLIENT_ORDER_ID, A_DEPOSIT, A_WITHDRAWAL, A_NOTIFICATION_TITLE)
+MARKERS = (A_CLIENT_ORDER_ID, A_DEPOSIT, A_WITHDRAWAL, A_NOTIFICATION_TITLE, A_WATCHLIST_NAME)
 
 
 def test_every_object_route_is_probed():
@@ -100,11 +115,11 @@ def test_b_lists_and_bulk_writes_never_reach_as_objects(alice, bob):
 
     for path in ("/api/v1/orders?status=all", "/api/v1/orders?symbol=ACME", "/api/v1/deposits", "/api/v1/withdrawals",
                  "/api/v1/activities", "/api/v1/portfolio", "/api/v1/fills?after=0", "/api/v1/notifications",
-                 "/api/v1/auth/api-keys", "/api/v1/auth/login-events"):
+                 "/api/v1/auth/api-keys", "/api/v1/auth/login-events", "/api/v1/watchlists"):
         response = native.get(path)
         assert response.status_code == 200, (path, response.content)
         assert_no_leak(response, *_markers(alice))
-    for path in ("/v2/orders?status=all", "/v2/positions", "/v2/account"):
+    for path in ("/v2/orders?status=all", "/v2/positions", "/v2/account", "/v2/watchlists"):
         response = alpaca.get(path)
         assert response.status_code == 200, (path, response.content)
         assert_no_leak(response, *_markers(alice))

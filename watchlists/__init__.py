@@ -1,0 +1,1 @@
+"""Watchlists: a trader's named, ordered lists of symbols."""
