@@ -1,10 +1,14 @@
 """Routes of the Alpaca Trading API v2 surface, at exactly the paths the SDK calls (no trailing slashes)."""
 from django.urls import path, re_path
 
-from .api import views, watchlists
+from .api import account, views, watchlists
 
 urlpatterns = [
     path("v2/account", views.AccountView.as_view(), name="alpaca-account"),
+    path("v2/account/activities", account.ActivityListView.as_view(), name="alpaca-activities"),
+    path("v2/account/activities/<str:activity_type>", account.ActivityListView.as_view(),
+         name="alpaca-activities-of-type"),
+    path("v2/account/portfolio/history", account.PortfolioHistoryView.as_view(), name="alpaca-portfolio-history"),
     path("v2/clock", views.ClockView.as_view(), name="alpaca-clock"),
     path("v2/calendar", views.CalendarView.as_view(), name="alpaca-calendar"),
     path("v2/orders", views.OrderListView.as_view(), name="alpaca-orders"),

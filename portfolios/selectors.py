@@ -7,10 +7,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.apps import apps
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, Sum
 from django.utils.module_loading import import_string
 
-from .models import AMOUNT_QUANTUM, ZERO, Deposit, LedgerAccount, Position, Posting, Withdrawal
+from .models import AMOUNT_QUANTUM, ZERO, Deposit, JournalEntry, LedgerAccount, Position, Posting, Withdrawal
 
 Kind = LedgerAccount.Kind
 PriceLookup = Callable[[Iterable[str]], dict[str, Decimal]]
@@ -152,6 +152,60 @@ def activities_for_user(
     if until:
         query = query.filter(entry__created_at__lt=until)
     return query
+
+
+# Cash the client owns outright: pending deposits are not yet theirs (equity leaves them out too).
+OWNED_CASH_KINDS = (Kind.CASH_AVAILABLE, Kind.CASH_RESERVED, Kind.CASH_HELD)
+
+
+def ledger_movements_for_user(
+    user, *, kinds: Iterable[str], after: tuple[dt.datetime, int] | None = None, ascending: bool = False,
+    since: dt.datetime | None = None, until: dt.datetime | None = None, limit: int = 100,
+) -> list[dict]:
+    """The user's journal entries of `kinds`, in (created_at, id) order, each with what it moved for the user:
+    {"entry_id", "kind", "created_at", "memo", "cash" (net on owned cash), "securities" ({symbol: qty})}.
+
+    `after` is the (created_at, id) of the last entry already seen, in the direction of `ascending`: a keyset
+    cursor, so pages neither skip nor repeat entries however many share a timestamp. Two queries.
+    """
+    query = JournalEntry.objects.filter(kind__in=list(kinds), postings__account__owner=user).distinct()
+    if since:
+        query = query.filter(created_at__gte=since)
+    if until:
+        query = query.filter(created_at__lt=until)
+    if after is not None:
+        moment, entry_id = after
+        if ascending:
+            query = query.filter(Q(created_at__gt=moment) | Q(created_at=moment, id__gt=entry_id))
+        else:
+            query = query.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=entry_id))
+    order = ("created_at", "id") if ascending else ("-created_at", "-id")
+    entries = list(query.order_by(*order).values("id", "kind", "created_at", "memo")[:limit])
+    moved: dict[int, dict] = {e["id"]: {"cash": ZERO, "securities": {}} for e in entries}
+    legs = (Posting.objects.filter(entry_id__in=list(moved), account__owner=user)
+            .values_list("entry_id", "account__kind", "account__asset", "amount"))
+    for entry_id, kind, asset, amount in legs:
+        if kind in OWNED_CASH_KINDS:
+            moved[entry_id]["cash"] += amount
+        elif kind in LedgerAccount.CLIENT_SECURITIES_KINDS:
+            holdings = moved[entry_id]["securities"]
+            holdings[asset] = holdings.get(asset, ZERO) + amount
+    return [{"entry_id": e["id"], "kind": e["kind"], "created_at": e["created_at"], "memo": e["memo"],
+             **moved[e["id"]]} for e in entries]
+
+
+def ledger_history_for_user(user, *, start: dt.datetime, end: dt.datetime) -> tuple[dict, list[tuple]]:
+    """What the user owned at `start` and every change until `end`, for valuing the account over time:
+    ({(account kind, asset): balance at start}, [(created_at, entry kind, account kind, asset, amount), ...] in
+    posting order). Client accounts only; two queries."""
+    mine = Posting.objects.filter(account__owner=user)
+    opening = {(kind, asset): total for kind, asset, total in
+               mine.filter(entry__created_at__lte=start).values_list("account__kind", "account__asset")
+               .annotate(total=Sum("amount")).values_list("account__kind", "account__asset", "total")}
+    changes = list(mine.filter(entry__created_at__gt=start, entry__created_at__lte=end)
+                   .order_by("entry__created_at", "id")
+                   .values_list("entry__created_at", "entry__kind", "account__kind", "account__asset", "amount"))
+    return opening, changes
 
 
 def deposits_for_user(user) -> QuerySet[Deposit]:

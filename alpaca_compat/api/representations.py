@@ -218,5 +218,20 @@ def watchlist_json(watchlist, instruments) -> dict:
     }
 
 
+def activity_json(activity_id: str, fields: dict, *, account_pk: int) -> dict:
+    """An activity of `alpaca_compat.activities` as Alpaca writes it: a FILL with its execution, else a non-trade
+    activity (CSD, CSW, FEE, JNLC, JNLS) with its date and net amount."""
+    head = {"id": activity_id, "account_id": ids.encode_str(ids.Kind.ACCOUNT, account_pk),
+            "activity_type": fields["activity_type"]}
+    if fields["activity_type"] == "FILL":
+        return {**head, "transaction_time": timestamp(fields["transaction_time"]), "type": fields["type"],
+                "price": num(fields["price"]), "qty": num(fields["qty"]), "side": fields["side"],
+                "symbol": fields["symbol"], "leaves_qty": num(fields["leaves_qty"]), "cum_qty": num(fields["cum_qty"]),
+                "order_id": fields["order_id"], "order_status": fields["order_status"]}
+    return {**head, "date": fields["date"].astimezone(UTC).date().isoformat(), "net_amount": num(fields["net_amount"]),
+            "description": fields["description"], "status": fields["status"], "symbol": fields.get("symbol"),
+            "qty": num(fields.get("qty")), "price": num(fields.get("price")), "per_share_amount": None}
+
+
 def error_json(code: int, message: str) -> dict:
     return {"code": code, "message": message}

@@ -366,5 +366,5 @@ class AssetDetailView(AlpacaView):
 
 @csrf_exempt
 def unknown_endpoint(request, *args, **kwargs):
-    """Any other /v2 path (watchlists, activities, options...): Alpaca's 404 shape rather than an HTML page."""
+    """Any other /v2 path (corporate actions, options, configurations...): Alpaca's 404 shape, not an HTML page."""
     return JsonResponse({"code": NOT_FOUND, "message": "endpoint not found"}, status=404)

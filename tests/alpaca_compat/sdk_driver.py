@@ -11,6 +11,7 @@ import sys
 import threading
 import traceback
 
+from alpaca.broker.client import BrokerClient
 from alpaca.common.exceptions import APIError
 from alpaca.trading import requests as trading_requests
 from alpaca.trading.client import TradingClient
@@ -60,6 +61,20 @@ def _call(command: dict) -> dict:
     return {"ok": True, "type": type_name, "value": value}
 
 
+def _activities(command: dict) -> dict:
+    """GET /v2/account/activities[/{type}] through the TradingClient's own HTTP layer (its version has no method
+    for it), each item parsed by the SDK's activity models as its BrokerClient parses them."""
+    client = _client(command["client"])
+    path = "/account/activities" + (f"/{command['activity_type']}" if command.get("activity_type") else "")
+    try:
+        raw = client.get(path, command.get("params") or {})
+    except APIError as exc:
+        return {"ok": False, "error": "APIError", "status_code": exc.status_code, "text": str(exc)}
+    parsed = [BrokerClient._parse_activity(item) for item in raw]
+    return {"ok": True, "type": f"list[{','.join(sorted({type(a).__name__ for a in parsed}))}]",
+            "value": [a.model_dump(mode="json") for a in parsed]}
+
+
 def _stream_start(command: dict) -> dict:
     updates: queue.Queue = queue.Queue()
     stream = TradingStream(command["key"], command["secret"], paper=True, url_override=command["url"])
@@ -95,7 +110,7 @@ def _stream_stop(command: dict) -> dict:
     return {"ok": True, "stopped": thread is None or not thread.is_alive()}
 
 
-HANDLERS = {"call": _call, "stream_start": _stream_start, "stream_status": _stream_status,
+HANDLERS = {"call": _call, "activities": _activities, "stream_start": _stream_start, "stream_status": _stream_status,
             "stream_next": _stream_next, "stream_stop": _stream_stop}
 
 

@@ -36,7 +36,7 @@ def test_no_v2_route_redirects(live_url, trader_with_key, alpaca_instrument):
 
 
 def test_unknown_v2_endpoint_is_an_alpaca_404(live_url):
-    response = requests.get(live_url + "/v2/account/activities", allow_redirects=False, timeout=10)
+    response = requests.get(live_url + "/v2/corporate_actions/announcements", allow_redirects=False, timeout=10)
 
     assert response.status_code == 404
     assert response.json() == {"code": 40410000, "message": "endpoint not found"}

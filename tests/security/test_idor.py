@@ -57,6 +57,8 @@ ALPACA_PROBES = {
 }
 # Routes whose parameter names public reference data, the same for every caller: no owner, nothing to steal.
 PUBLIC = {"v1:market-quote", "v1:market-book", "v1:market-trades", "v1:market-bars", "alpaca-asset"}
+# Routes whose parameter filters the caller's own list (no object named): B's answers are checked in the lists test.
+OWN_LIST_FILTERS = {"alpaca-activities-of-type"}
 # Account management refuses API keys outright (IsInteractiveUser): 403 for a key, 404 for a person.
 INTERACTIVE = {"v1:auth-api-key-detail"}
 # The query-string lookup has no path parameter but names an object all the same.
@@ -68,7 +70,7 @@ MARKERS = (A_CLIENT_ORDER_ID, A_DEPOSIT, A_WITHDRAWAL, A_NOTIFICATION_TITLE, A_W
 def test_every_object_route_is_probed():
     served = {name for path, name, _ in api_routes() if has_path_parameter(path)} | QUERY_OBJECT_ROUTES
 
-    covered = set(NATIVE_PROBES) | set(ALPACA_PROBES) | PUBLIC
+    covered = set(NATIVE_PROBES) | set(ALPACA_PROBES) | PUBLIC | OWN_LIST_FILTERS
     assert served - covered == set(), "object routes with no IDOR probe: add them to tests/security/test_idor.py"
     assert covered - served == set(), "probes for routes that no longer exist"
 
@@ -119,7 +121,8 @@ def test_b_lists_and_bulk_writes_never_reach_as_objects(alice, bob):
         response = native.get(path)
         assert response.status_code == 200, (path, response.content)
         assert_no_leak(response, *_markers(alice))
-    for path in ("/v2/orders?status=all", "/v2/positions", "/v2/account", "/v2/watchlists"):
+    for path in ("/v2/orders?status=all", "/v2/positions", "/v2/account", "/v2/watchlists", "/v2/account/activities",
+                 "/v2/account/activities/CSW", "/v2/account/portfolio/history?period=1D"):
         response = alpaca.get(path)
         assert response.status_code == 200, (path, response.content)
         assert_no_leak(response, *_markers(alice))
