@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import pwd
 import shutil
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import psycopg
 import redis
+
+from brokerx.demo_users import DEMO_STAFF_EMAIL, DEMO_TRADER_EMAIL
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BROKERX_DATA_DIR", BASE_DIR / ".data"))
@@ -92,6 +95,7 @@ class _Restart:
     started: float
     delay: float = RESTART_FIRST_DELAY
     due: float | None = None  # when the dead child is started again
+    restarts: int = 0
 
 
 def _exit_description(code: int) -> str:
@@ -167,6 +171,7 @@ class Stack:
                 self.children[index] = (name, restarted)
                 plan.started, plan.due = now, None
                 plan.delay = min(plan.delay * 2, RESTART_MAX_DELAY)  # if it dies again soon
+                plan.restarts += 1
                 log(f"{name} restarted (pid {restarted.pid})")
         return None
 
@@ -332,6 +337,93 @@ def _install_signal_handlers() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+CONSOLE_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
+STATUS_EVERY = 60.0  # seconds between the console's status lines
+
+
+class ConsoleTail:
+    """What reaches the console from the children's log files (`.data/logs/<name>.log`): their warnings and errors,
+    one line each, and every STATUS_EVERY seconds a status line. Everything else stays in the files."""
+
+    def __init__(self, logs_dir: Path, out=None):
+        self.logs_dir = logs_dir
+        self.out = out or sys.stdout
+        self.offsets: dict[str, int] = {}
+        self.partial: dict[str, bytes] = {}
+        self.shown = 0
+        self.last_status = time.monotonic()
+
+    def start_at_end(self, name: str) -> None:
+        """Show only what a child writes from now on (its file may hold earlier runs)."""
+        path = self.logs_dir / f"{name}.log"
+        self.offsets[name] = path.stat().st_size if path.exists() else 0
+
+    def poll(self) -> None:
+        for name in list(self.offsets):
+            path = self.logs_dir / f"{name}.log"
+            try:
+                with path.open("rb") as handle:
+                    handle.seek(self.offsets[name])
+                    chunk = handle.read()
+            except FileNotFoundError:
+                continue
+            self.offsets[name] += len(chunk)
+            lines = (self.partial.pop(name, b"") + chunk).split(b"\n")
+            if lines[-1]:
+                self.partial[name] = lines[-1]
+            for raw in lines[:-1]:
+                line = self.worth_showing(raw.decode("utf-8", "replace"))
+                if line is not None:
+                    self.shown += 1
+                    print(f"[{name}] {line}", file=self.out, flush=True)
+
+    @staticmethod
+    def worth_showing(line: str) -> str | None:
+        """The console's form of a warning or error line (the project's JSON logs, or a server's plain ones)."""
+        line = line.strip()
+        if not line:
+            return None
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return None
+            level = str(record.get("level", "")).upper()
+            if level not in CONSOLE_LEVELS:
+                return None
+            message = str(record.get("message", "")).splitlines()[0][:300] if record.get("message") else ""
+            return f"{level} {record.get('logger', '')}: {message}"
+        first = line.split(":", 1)[0].split()[0].upper() if line.split() else ""
+        return line[:300] if first in CONSOLE_LEVELS else None
+
+    def status(self, stack: Stack, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        if now - self.last_status < STATUS_EVERY:
+            return
+        self.last_status = now
+        running = [name for name, process in stack.children if process.poll() is None]
+        restarts = sum(plan.restarts for plan in stack.restarts.values())
+        log(f"{time.strftime('%H:%M:%S')} running: {', '.join(running)}; restarts {restarts}; "
+            f"warnings and errors shown {self.shown} (all logs in {self.logs_dir})")
+
+
+def banner(host: str, port: str, logs_dir: Path) -> str:
+    base = f"http://{host}:{port}"
+    return "\n".join([
+        "",
+        f"  BrokerX is up          {base}/",
+        f"  trader UI              {base}/trade/   sign in as {DEMO_TRADER_EMAIL}",
+        f"  back office (admin)    {base}/admin/   sign in as {DEMO_STAFF_EMAIL}",
+        "                         (passwords are printed once, when the demo users are created; reset with",
+        "                          .venv/bin/python manage.py changepassword <e-mail>)",
+        f"  API docs               {base}/api/docs/   Alpaca-compatible: {base}/v2/   metrics: {base}/metrics",
+        f"  e-mail sent            {DATA_DIR / 'mail'}/",
+        f"  logs                   {logs_dir}/<process>.log   (the console shows warnings, errors and a status line)",
+        "  Ctrl-C stops everything",
+        "",
+    ])
+
+
 def run() -> int:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     stack = Stack()
@@ -339,13 +431,21 @@ def run() -> int:
     host = os.environ.get("BROKERX_HOST", "127.0.0.1")
     port = os.environ.get("BROKERX_PORT", "8000")
     web_workers = os.environ.get("BROKERX_WEB_WORKERS", "2")
+    logs_dir = DATA_DIR / "logs"
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    console = ConsoleTail(logs_dir)
+
+    def log_file(name: str):
+        console.start_at_end(name)
+        return open(logs_dir / f"{name}.log", "ab")  # noqa: SIM115  (the child's for its lifetime, restarts included)
+
     try:
         env = {**os.environ, **resolve_services(stack, prefer_local=False)}
         env.setdefault("DJANGO_SETTINGS_MODULE", "brokerx.settings.dev")
         env.setdefault("BROKERX_SIMULATOR", "1")
         metrics_dir = prepare_metrics_dir(env)
         log(f"Prometheus multiprocess files in {metrics_dir}")
-        _manage(["migrate", "--noinput"], env)
+        _manage(["migrate", "--noinput", "-v", "0"], env)
         _manage(["collectstatic", "--noinput", "-v", "0"], env)
         _manage(["seed_demo"], env)
         celery = [sys.executable, "-m", "celery", "-A", "brokerx"]
@@ -354,24 +454,26 @@ def run() -> int:
                             # Market data fans out to many sockets: compressing each frame per socket costs more
                             # CPU than loopback and LAN bandwidth save.
                             "--ws-per-message-deflate", "false"],
-                    env=env, restart=True)
+                    env=env, stdout=log_file("web"), restart=True)
         # Order entry (web), matching (critical) and Postgres share the cores with the background queues; under
         # load the kernel serves the background processes last (measured: docs/adr/007).
         background = int(os.environ.get("BROKERX_BACKGROUND_NICE", "10"))
         for queue, concurrency, nice in (("critical", "1", 0), ("default", "2", background), ("low", "1", background)):
             stack.spawn(f"worker-{queue}", [*celery, "worker", "-Q", queue, "-n", f"{queue}@%h",
                                             "--concurrency", concurrency, "--loglevel", "INFO",
-                                            *WORKER_FLAGS], env=env, nice=nice, restart=True)
+                                            *WORKER_FLAGS], env=env, nice=nice, restart=True,
+                        stdout=log_file(f"worker-{queue}"))
         stack.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
                              "--schedule", str(DATA_DIR / "celerybeat-schedule")], env=env, nice=background,
-                    restart=True)
+                    stdout=log_file("beat"), restart=True)
         _wait_for(lambda: port_open(host, int(port)), "web server")
-        log(f"BrokerX is up: http://{host}:{port}/  admin /admin/  API docs /api/docs/  "
-            f"readiness /readyz  metrics /metrics  (Ctrl-C stops everything)")
+        print(banner(host, port, logs_dir), flush=True)
         # The web server, the workers and beat (which runs the simulator) are restarted when they die; the
         # embedded Postgres and Redis are not: without them nothing works, so the platform stops.
         while True:
             failed = stack.supervise()
+            console.poll()
+            console.status(stack)
             if failed:
                 log(f"{failed[0]} {_exit_description(failed[1])}; stopping the platform")
                 return 1

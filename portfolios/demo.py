@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 
-from brokerx.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_TRADER_EMAIL
+from brokerx.demo_users import DEMO_STAFF_EMAIL, DEMO_TRADER_EMAIL
 
 from .models import JournalEntry, LedgerAccount
 from .services import adjustment_post

@@ -1,6 +1,7 @@
 """Demo data of the market simulator: its bot accounts and their inventory, and a funded demo trader."""
 from django.contrib.auth import get_user_model
 
+from brokerx.demo_users import DEMO_TRADER_EMAIL
 from orders.models import Instrument
 
 from .services import (
@@ -13,8 +14,6 @@ from .services import (
     bot_user,
     inventory_top_up,
 )
-
-DEMO_TRADER_EMAIL = "trader@brokerx.example"
 
 
 def seed_demo(stdout) -> None:

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from brokerx.demo_users import DEMO_STAFF_EMAIL
 from notifications.services import EMAIL_PREFERENCES, preference_update
 from orders.errors import OrderError
 from orders.models import OPEN_STATUSES, Instrument, Order, OrderType, TradingStatus
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 MARKET_MAKER_EMAIL = "market-maker@brokerx.example"
 FLOW_TRADER_EMAIL = "flow-trader@brokerx.example"
-DEMO_STAFF_EMAIL = "staff@brokerx.example"
 LEVELS = 3
 HALF_SPREAD = Decimal("0.0005")  # of the reference price, at least one tick
 LEVEL_STEP = Decimal("0.0005")

@@ -78,3 +78,59 @@ def test_a_child_that_is_not_restartable_is_reported_so_the_platform_stops():
         assert stack.supervise() == ("postgres", 2)
     finally:
         stack.stop()
+
+
+def test_the_console_shows_the_childrens_warnings_and_errors_only(tmp_path):
+    import io
+    import json
+
+    earlier = tmp_path / "web.log"
+    earlier.write_text(json.dumps({"level": "ERROR", "logger": "old", "message": "from a previous run"}) + "\n")
+    out = io.StringIO()
+    console = devstack.ConsoleTail(tmp_path, out=out)
+    console.start_at_end("web")
+    console.start_at_end("worker-critical")
+
+    with earlier.open("a") as web:
+        web.write(json.dumps({"level": "INFO", "logger": "django", "message": "request done"}) + "\n")
+        web.write(json.dumps({"level": "WARNING", "logger": "brokerx.db", "message": "deadlock victim\nmore"}) + "\n")
+        web.write("INFO:     Started server process [12]\n")
+        web.write("ERROR:    Exception in ASGI application\n")
+        web.write(json.dumps({"level": "ERROR", "logger": "late", "message": "half"})[:20])  # not yet a whole line
+    (tmp_path / "worker-critical.log").write_text(
+        json.dumps({"level": "CRITICAL", "logger": "celery", "message": "lost"}) + "\n")
+    console.poll()
+
+    assert out.getvalue().splitlines() == [
+        "[web] WARNING brokerx.db: deadlock victim",
+        "[web] ERROR:    Exception in ASGI application",
+        "[worker-critical] CRITICAL celery: lost",
+    ]
+    with earlier.open("a") as web:
+        web.write(json.dumps({"level": "ERROR", "logger": "late", "message": "half"})[20:] + "\n")
+    console.poll()
+    assert out.getvalue().splitlines()[-1] == "[web] ERROR late: half"
+    assert console.shown == 4
+
+
+def test_the_console_prints_a_status_line_now_and_then(capsys):
+    stack = devstack.Stack()
+    try:
+        stack.spawn("worker", [sys.executable, "-c", "import time; time.sleep(60)"], restart=True)
+        console = devstack.ConsoleTail(devstack.DATA_DIR / "logs")
+        start = console.last_status
+        console.status(stack, now=start + 1)
+        assert capsys.readouterr().out == ""
+        console.status(stack, now=start + devstack.STATUS_EVERY + 1)
+        line = capsys.readouterr().out
+        assert "running: worker" in line and "restarts 0" in line
+    finally:
+        stack.stop()
+
+
+def test_the_banner_names_the_urls_the_demo_sign_ins_mail_and_logs(tmp_path):
+    text = devstack.banner("127.0.0.1", "8000", tmp_path)
+
+    assert "http://127.0.0.1:8000/trade/" in text and "http://127.0.0.1:8000/admin/" in text
+    assert "trader@brokerx.example" in text and "staff@brokerx.example" in text
+    assert str(devstack.DATA_DIR / "mail") in text and str(tmp_path) in text

@@ -267,7 +267,7 @@ def test_portfolio_prices_default_to_the_instruments_last_or_reference_price(tra
 def test_demo_seed_funds_the_demo_trader_once(staff):
     import io
 
-    from brokerx.management.commands.seed_demo import DEMO_STAFF_EMAIL, DEMO_TRADER_EMAIL
+    from brokerx.demo_users import DEMO_STAFF_EMAIL, DEMO_TRADER_EMAIL
     from portfolios.demo import DEMO_CASH, seed_demo
 
     UserFactory(email=DEMO_STAFF_EMAIL, is_staff=True)

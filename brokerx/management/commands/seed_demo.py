@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-DEMO_STAFF_EMAIL = "staff@brokerx.example"
-DEMO_TRADER_EMAIL = "trader@brokerx.example"
+from brokerx.demo_users import DEMO_STAFF_EMAIL, DEMO_TRADER_EMAIL
+
 # Contexts that have demo data expose `seed_demo(stdout)` in a `demo` module.
 DEMO_MODULES = ("accounts.demo", "portfolios.demo", "orders.demo", "simulator.demo", "notifications.demo")
 
