@@ -8,14 +8,17 @@ from urllib.parse import urlencode
 
 from django.db.models.base import ModelBase
 from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.urls import path, reverse
 from django_otp.admin import OTPAdminSite
+
+from brokerx.admin_operations import operations_view
 
 
 class BrokerXAdminSite(OTPAdminSite):
     site_header = "BrokerX back office"
     site_title = "BrokerX back office"
     index_title = "Operations"
+    index_template = "admin/brokerx_index.html"  # Django's index with a link to the operations page
 
     def __init__(self, name: str = "admin"):
         # Named "admin" (not django-otp's "otpadmin") so `reverse("admin:...")` keeps working everywhere.
@@ -27,6 +30,11 @@ class BrokerXAdminSite(OTPAdminSite):
         for model in models:
             if model in self._registry:  # a swapped model (auth.User) is not registered
                 _actions_need_change_permission(self._registry[model])
+
+    def get_urls(self):
+        # Any member of staff (has_permission) may see the operations page: it reads, it changes nothing.
+        page = self.admin_view(lambda request: operations_view(request, self))
+        return [path("operations/", page, name="operations"), *super().get_urls()]
 
     def has_permission(self, request) -> bool:
         user = request.user

@@ -122,8 +122,18 @@ def connect_celery_signals() -> None:
                                     dispatch_uid="brokerx.metrics.mark_worker_process_dead")
 
 
+def celery_queue_depths() -> dict[str, int]:
+    """Messages waiting in each Celery queue (a Redis list with the Redis broker), by queue name. Raises when the
+    broker cannot be read (short timeouts)."""
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+    try:
+        return {queue: client.llen(queue) for queue in settings.CELERY_QUEUE_NAMES}
+    finally:
+        client.close()
+
+
 class CeleryQueueDepthCollector:
-    """On scrape, reads the length of each Celery queue (a Redis list with the Redis broker)."""
+    """On scrape, reads the length of each Celery queue (`celery_queue_depths`)."""
 
     def describe(self):
         # Named up front so registering does not connect to the broker at start-up.
@@ -132,13 +142,8 @@ class CeleryQueueDepthCollector:
     def collect(self):
         gauge = GaugeMetricFamily("celery_queue_depth", "Messages waiting in a Celery queue", labels=["queue"])
         try:
-            client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=0.5,
-                                          socket_connect_timeout=0.5)
-            try:
-                for queue in settings.CELERY_QUEUE_NAMES:
-                    gauge.add_metric([queue], client.llen(queue))
-            finally:
-                client.close()
+            for queue, depth in celery_queue_depths().items():
+                gauge.add_metric([queue], depth)
         except Exception as exc:  # a scrape must not fail because the broker is down
             logger.warning("celery queue depth unavailable", extra={"error": str(exc)})
         yield gauge
