@@ -1,6 +1,8 @@
 """Back office for accounts: find a client, lock/unlock, see verification, MFA state, sign-ins and the staff audit."""
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.urls import reverse
+from django.utils.html import format_html
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from brokerx.ratelimit import client_ip
@@ -39,17 +41,25 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     list_filter = ("is_staff", "is_active", ("email_verified_at", admin.EmptyFieldListFilter),
                    ("locked_at", admin.EmptyFieldListFilter))
     search_fields = ("email", "first_name", "last_name")
-    readonly_fields = ("last_login", "date_joined", "email_verified_at", "locked_at", "mfa_state")
+    readonly_fields = ("last_login", "date_joined", "email_verified_at", "locked_at", "mfa_state", "statements")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Person", {"fields": ("first_name", "last_name")}),
         ("State", {"fields": ("is_active", "email_verified_at", "locked_at", "mfa_state")}),
         ("Staff", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
+        ("Statements", {"fields": ("statements",)}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     inlines = (LoginEventInline, ApiKeyInline)
     actions = ("lock_accounts", "unlock_accounts")
+
+    @admin.display(description="monthly statements")
+    def statements(self, obj: User) -> str:
+        if obj.pk is None:
+            return "-"
+        return format_html('<a href="{}">Download statements</a> (finance and compliance)',
+                           reverse("admin:client-statements", args=[obj.pk]))
 
     @admin.display(boolean=True, description="verified", ordering="email_verified_at")
     def email_verified(self, obj: User) -> bool:

@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django_otp.admin import OTPAdminSite
 
 from brokerx.admin_operations import operations_view
+from brokerx.admin_statements import client_statement_download, client_statements_view
 
 
 class BrokerXAdminSite(OTPAdminSite):
@@ -34,7 +35,14 @@ class BrokerXAdminSite(OTPAdminSite):
     def get_urls(self):
         # Any member of staff (has_permission) may see the operations page: it reads, it changes nothing.
         page = self.admin_view(lambda request: operations_view(request, self))
-        return [path("operations/", page, name="operations"), *super().get_urls()]
+        # Client statements: staff, and then the statement permission (finance, compliance), checked by the view.
+        statements = self.admin_view(lambda request, user_id: client_statements_view(request, self, user_id))
+        download = self.admin_view(lambda request, user_id, month, extension:
+                                   client_statement_download(request, self, user_id, month, extension))
+        return [path("operations/", page, name="operations"),
+                path("statements/<int:user_id>/", statements, name="client-statements"),
+                path("statements/<int:user_id>/<str:month>.<str:extension>", download, name="client-statement"),
+                *super().get_urls()]
 
     def has_permission(self, request) -> bool:
         user = request.user

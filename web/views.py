@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET
 from accounts.views import mfa_required
 from orders.api.serializers import InstrumentSerializer
 from orders.models import Instrument
+from portfolios.statements import recent_statement_months
 
 
 def _instruments() -> list[dict]:
@@ -29,4 +30,5 @@ def trade(request):
 @require_GET
 @ensure_csrf_cookie
 def portfolio(request):
-    return render(request, "web/portfolio.html", {"can_trade": request.user.email_verified_at is not None})
+    return render(request, "web/portfolio.html", {"can_trade": request.user.email_verified_at is not None,
+                                                  "statement_months": recent_statement_months()})

@@ -9,4 +9,6 @@ urlpatterns = [
     path("withdrawals", views.WithdrawalListCreateView.as_view(), name="withdrawals"),
     path("portfolio", views.PortfolioView.as_view(), name="portfolio"),
     path("activities", views.ActivityListView.as_view(), name="activities"),
+    path("statements/<str:month>.csv", views.StatementCsvView.as_view(), name="statement-csv"),
+    path("statements/<str:month>.pdf", views.StatementPdfView.as_view(), name="statement-pdf"),
 ]

@@ -1,4 +1,5 @@
 """Views of the portfolios API: parse, authorize, call a service or selector, answer."""
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -9,11 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from brokerx.api.errors import ApiError
+from brokerx.api.schema import refusals
 from brokerx.idempotency import idempotent
 
 from .. import selectors, services
 from ..errors import InsufficientFunds, LedgerError, LimitExceeded
 from ..models import Withdrawal
+from ..statement_files import statement_csv, statement_filename, statement_pdf
+from ..statements import InvalidMonth, statement_for_user
 from .permissions import CanTrade
 from .serializers import (
     ActivityFilterSerializer,
@@ -157,3 +161,60 @@ class ActivityListView(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(query, request, view=self)
         return paginator.get_paginated_response(ActivitySerializer(page, many=True).data)
+
+
+MONTH = OpenApiParameter("month", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=r"^\d{4}-\d{2}$",
+                         description="Calendar month (UTC), `YYYY-MM`; not one that has not begun yet.")
+
+
+class StatementView(APIView):
+    """The requester's own statement of a month: the user is always request.user, so there is no object to guess."""
+
+    extension = ""
+    media_type = ""
+
+    def render(self, statement) -> bytes | str:
+        raise NotImplementedError
+
+    def get(self, request, month: str):
+        try:
+            statement = statement_for_user(request.user, month=month)
+        except InvalidMonth as exc:
+            raise ApiError(str(exc), code="invalid_month", status_code=400, details={"month": month}) from exc
+        response = HttpResponse(self.render(statement), content_type=self.media_type)
+        response["Content-Disposition"] = f'attachment; filename="{statement_filename(statement, self.extension)}"'
+        return response
+
+
+STATEMENT_DESCRIPTION = (
+    "Your account statement of a calendar month (UTC), built from the ledger: opening and closing balances per "
+    "account with the month's movements between them (deposits, withdrawals, trades, order holds, adjustments), "
+    "positions at the start and end valued at the last trade price, deposits, withdrawals, fills with fees, the fees "
+    "total and adjustments. A month that is malformed or has not begun answers 400 `invalid_month`.")
+
+
+class StatementCsvView(StatementView):
+    extension, media_type = "csv", "text/csv; charset=utf-8"
+
+    @extend_schema(operation_id="statements_csv", parameters=[MONTH], description=STATEMENT_DESCRIPTION,
+                   responses={(200, "text/csv"): OpenApiResponse(
+                       OpenApiTypes.STR, description="One section per block: a title row, a header row, the rows, "
+                                                     "an empty row.")} | refusals(400))
+    def get(self, request, month: str):
+        return super().get(request, month)
+
+    def render(self, statement) -> str:
+        return statement_csv(statement)
+
+
+class StatementPdfView(StatementView):
+    extension, media_type = "pdf", "application/pdf"
+
+    @extend_schema(operation_id="statements_pdf", parameters=[MONTH], description=STATEMENT_DESCRIPTION,
+                   responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY,
+                                                                        description="An A4 PDF.")} | refusals(400))
+    def get(self, request, month: str):
+        return super().get(request, month)
+
+    def render(self, statement) -> bytes:
+        return statement_pdf(statement)

@@ -5,6 +5,7 @@ probe here; `test_every_object_route_is_probed` fails when a route appears that 
 the documented refusal), see none of A's data, and write nothing.
 """
 import pytest
+from django.utils import timezone
 
 from portfolios.models import Position
 
@@ -58,7 +59,8 @@ ALPACA_PROBES = {
 # Routes whose parameter names public reference data, the same for every caller: no owner, nothing to steal.
 PUBLIC = {"v1:market-quote", "v1:market-book", "v1:market-trades", "v1:market-bars", "alpaca-asset"}
 # Routes whose parameter filters the caller's own list (no object named): B's answers are checked in the lists test.
-OWN_LIST_FILTERS = {"alpaca-activities-of-type"}
+# A statement's month picks a period of the requester's own ledger; nobody else's can be named.
+OWN_LIST_FILTERS = {"alpaca-activities-of-type", "v1:statement-csv", "v1:statement-pdf"}
 # Account management refuses API keys outright (IsInteractiveUser): 403 for a key, 404 for a person.
 INTERACTIVE = {"v1:auth-api-key-detail"}
 # The query-string lookup has no path parameter but names an object all the same.
@@ -117,7 +119,8 @@ def test_b_lists_and_bulk_writes_never_reach_as_objects(alice, bob):
 
     for path in ("/api/v1/orders?status=all", "/api/v1/orders?symbol=ACME", "/api/v1/deposits", "/api/v1/withdrawals",
                  "/api/v1/activities", "/api/v1/portfolio", "/api/v1/fills?after=0", "/api/v1/notifications",
-                 "/api/v1/auth/api-keys", "/api/v1/auth/login-events", "/api/v1/watchlists"):
+                 "/api/v1/auth/api-keys", "/api/v1/auth/login-events", "/api/v1/watchlists",
+                 f"/api/v1/statements/{timezone.now():%Y-%m}.csv"):
         response = native.get(path)
         assert response.status_code == 200, (path, response.content)
         assert_no_leak(response, *_markers(alice))
