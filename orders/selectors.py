@@ -123,15 +123,6 @@ def decimal_or_none(value) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def json_value(value):
-    """A field's value as the API and the event log write it: decimals as strings (exact), times in ISO 8601 UTC."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return value
-
-
 def _as_text(value):
     return None if value is None else str(value)
 
@@ -140,21 +131,27 @@ def _as_time(value):
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _converter(name: str):
-    kind = Order._meta.get_field(name).get_internal_type()
-    return {"DecimalField": _as_text, "DateTimeField": _as_time}.get(kind)
+def _converters(names: tuple[str, ...]) -> tuple:
+    """(name, conversion or None) per field, worked out once: decimals as strings (exact), times in ISO 8601 UTC."""
+    by_type = {"DecimalField": _as_text, "DateTimeField": _as_time}
+    return tuple((name, by_type.get(Order._meta.get_field(name).get_internal_type())) for name in names)
 
 
-# ORDER_API_FIELDS with the conversion each needs, worked out once (order_as_dict runs on every ACK and report).
-_API_CONVERTERS = tuple((name, _converter(name)) for name in ORDER_API_FIELDS)
+# Worked out once: order_as_dict runs on every ACK and report, order_state on every order event.
+_API_CONVERTERS = _converters(ORDER_API_FIELDS)
+_STATE_CONVERTERS = _converters(ORDER_STATE_FIELDS)
+
+
+def _as_json(order: Order, converters: tuple) -> dict:
+    return {name: getattr(order, name) if convert is None else convert(getattr(order, name))
+            for name, convert in converters}
 
 
 def order_as_dict(order: Order) -> dict:
     """The order as the API shows it (ORDER_API_FIELDS): OrderSerializer's output, without DRF on the hot paths."""
-    return {name: getattr(order, name) if convert is None else convert(getattr(order, name))
-            for name, convert in _API_CONVERTERS}
+    return _as_json(order, _API_CONVERTERS)
 
 
 def order_state(order: Order) -> dict:
     """The order's state as each of its events records it (ORDER_STATE_FIELDS), so the log alone rebuilds it."""
-    return {name: json_value(getattr(order, name)) for name in ORDER_STATE_FIELDS}
+    return _as_json(order, _STATE_CONVERTERS)

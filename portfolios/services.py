@@ -518,6 +518,16 @@ def _withdrawal_decided(withdrawal: Withdrawal, *, status: str, staff_user, reas
 ADJUSTABLE_KINDS = LedgerAccount.ADJUSTABLE_KINDS
 
 
+def _adjustment_amount(*, kind: str, amount) -> Decimal:
+    """The checked, signed amount of a manual adjustment (on request, and again when it is posted)."""
+    if kind not in ADJUSTABLE_KINDS:
+        raise InvalidState(f"Only {', '.join(ADJUSTABLE_KINDS)} can be adjusted.")
+    amount = _amount(amount, positive=False)
+    if amount == 0:
+        raise InvalidAmount("An adjustment cannot be zero.")
+    return amount
+
+
 def adjustment_post(
     *,
     staff_user,
@@ -542,11 +552,7 @@ def adjustment_post(
     reason = (reason or "").strip()
     if not reason:
         raise InvalidState("A manual adjustment needs a reason.")
-    if kind not in ADJUSTABLE_KINDS:
-        raise InvalidState(f"Only {', '.join(ADJUSTABLE_KINDS)} can be adjusted.")
-    amount = _amount(amount, positive=False)
-    if amount == 0:
-        raise InvalidAmount("An adjustment cannot be zero.")
+    amount = _adjustment_amount(kind=kind, amount=amount)
 
     with transaction.atomic():
         if kind == Kind.CASH_AVAILABLE:
@@ -588,11 +594,7 @@ def adjustment_request_create(
     refused now), and checked again when approved.
     """
     reason = _reason(reason, required=True)
-    if kind not in ADJUSTABLE_KINDS:
-        raise InvalidState(f"Only {', '.join(ADJUSTABLE_KINDS)} can be adjusted.")
-    amount = _amount(amount, positive=False)
-    if amount == 0:
-        raise InvalidAmount("An adjustment cannot be zero.")
+    amount = _adjustment_amount(kind=kind, amount=amount)
     if unit_cost is not None:
         unit_cost = _amount(unit_cost, what="unit_cost", positive=False)
     with transaction.atomic():
