@@ -5,7 +5,7 @@ events each command returns (plain tuples; events.named() gives them field names
 the Decimal prices and quantities of the database to the book's integers at the edge.
 """
 
-from .book import OrderBook
+from .book import Leg, OrderBook
 from .constants import (
     BUY,
     CANCELED,
@@ -21,8 +21,10 @@ from .constants import (
     SELL,
     STOP,
     STOP_LIMIT,
+    TRAILING_STOP,
     CancelReason,
     RejectReason,
+    ResizeReason,
 )
 from .errors import DuplicateOrderId, EngineError, InvalidOrder, OffGridError
 from .events import (
@@ -30,9 +32,11 @@ from .events import (
     ORDER_UPDATE,
     REJECTED,
     REPLACED,
+    RESIZED,
     RESTED,
     STOP_TRIGGERED,
     TRADE,
+    TRAIL_MOVED,
     Accepted,
     Depth,
     DepthLevel,
@@ -41,9 +45,11 @@ from .events import (
     OrderUpdate,
     Rejected,
     Replaced,
+    Resized,
     Rested,
     StopTriggered,
     Trade,
+    TrailMoved,
     named,
 )
 from .grid import Grid
@@ -53,9 +59,11 @@ __all__ = [
     "ORDER_UPDATE",
     "REJECTED",
     "REPLACED",
+    "RESIZED",
     "RESTED",
     "STOP_TRIGGERED",
     "TRADE",
+    "TRAIL_MOVED",
     "BUY",
     "CANCELED",
     "DAY",
@@ -70,6 +78,7 @@ __all__ = [
     "SELL",
     "STOP",
     "STOP_LIMIT",
+    "TRAILING_STOP",
     "Accepted",
     "CancelReason",
     "Depth",
@@ -79,6 +88,7 @@ __all__ = [
     "Event",
     "Grid",
     "InvalidOrder",
+    "Leg",
     "OffGridError",
     "OrderBook",
     "OrderState",
@@ -86,8 +96,11 @@ __all__ = [
     "RejectReason",
     "Rejected",
     "Replaced",
+    "Resized",
+    "ResizeReason",
     "Rested",
     "StopTriggered",
     "Trade",
+    "TrailMoved",
     "named",
 ]

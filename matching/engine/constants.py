@@ -11,7 +11,8 @@ MARKET = "market"
 LIMIT = "limit"
 STOP = "stop"
 STOP_LIMIT = "stop_limit"
-ORDER_TYPES = frozenset({MARKET, LIMIT, STOP, STOP_LIMIT})
+TRAILING_STOP = "trailing_stop"
+ORDER_TYPES = frozenset({MARKET, LIMIT, STOP, STOP_LIMIT, TRAILING_STOP})
 
 DAY = "day"
 GTC = "gtc"
@@ -36,6 +37,14 @@ class CancelReason:
     NO_LIQUIDITY = "market_no_liquidity"
     PROTECTION = "market_protection"
     EXPIRED = "expired"
+    OCO = "oco"  # another order of its class closed it (sibling filled, leg closed, parent left unfilled)
+
+
+class ResizeReason:
+    """Why the book changed an open order's quantity; carried by Resized.reason."""
+
+    OCO = "oco"  # its OCO sibling filled: the pair shrinks together
+    PARENT_FILL = "parent_fill"  # its parent filled: the leg grows by the fill
 
 
 class RejectReason:

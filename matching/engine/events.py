@@ -20,6 +20,8 @@ ORDER_UPDATE = "order_update"
 REPLACED = "replaced"
 REJECTED = "rejected"
 STOP_TRIGGERED = "stop_triggered"
+RESIZED = "resized"
+TRAIL_MOVED = "trail_moved"
 
 
 class Accepted(NamedTuple):
@@ -118,7 +120,31 @@ class StopTriggered(NamedTuple):
     last_price: int
 
 
-Event = Accepted | Rested | Trade | OrderUpdate | Replaced | Rejected | StopTriggered
+class Resized(NamedTuple):
+    """The book changed an open order's quantity for its class: qty == cum_qty + leaves_qty still holds.
+
+    reason is a ResizeReason value: oco (its sibling filled; the queue position is kept) or parent_fill
+    (its parent filled; a held leg so activated enters the book after the incoming order, with Accepted).
+    """
+
+    kind: str  # the constant of the same name, e.g. TRADE
+    order_id: int
+    qty: int
+    cum_qty: int
+    leaves_qty: int
+    reason: str
+
+
+class TrailMoved(NamedTuple):
+    """A parked trailing stop's water mark moved with the trades, and its stop price with it."""
+
+    kind: str  # the constant of the same name, e.g. TRADE
+    order_id: int
+    stop_price: int
+    water_mark: int
+
+
+Event = Accepted | Rested | Trade | OrderUpdate | Replaced | Rejected | StopTriggered | Resized | TrailMoved
 
 _BY_KIND = {
     ACCEPTED: Accepted,
@@ -128,6 +154,8 @@ _BY_KIND = {
     REPLACED: Replaced,
     REJECTED: Rejected,
     STOP_TRIGGERED: StopTriggered,
+    RESIZED: Resized,
+    TRAIL_MOVED: TrailMoved,
 }
 
 
