@@ -421,6 +421,7 @@ class OrderBook:
                 node = o[_X] = _Node(o)
                 if order_type == TRAILING_STOP:
                     node.trail_price, node.trail_bp, node.mark = trail_price, trail_bp, self.last_price
+                    events.append((TRAIL_MOVED, order_id, stop_price, node.mark))
                 if legs is not None:
                     opposite = SELL if side == BUY else BUY
                     node.legs = [self._new_leg(leg, account_id, opposite, tif, 0, node) for leg in legs]
@@ -1051,6 +1052,7 @@ class OrderBook:
                 if o[_TYPE] == TRAILING_STOP:
                     node.mark = self.last_price
                     o[_STOP] = node.trail_stop()
+                    events.append((TRAIL_MOVED, order_id, o[_STOP], node.mark))
                 more = self._park_or_trigger(o, events) if o[_TYPE] in _STOP_TYPES else self._execute(o, events)
             else:
                 del orders[order_id]
