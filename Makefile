@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean-data bench-tools bench-orders soak
+.PHONY: run test lint install clean-data bench-tools bench-orders soak load
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,9 @@ bench-tools:
 
 bench-orders: $(STAMP) bench-tools
 	$(PY) benchmarks/order_ack_bench.py
+
+# Locust load tests against a running platform (load/; README, "Load tests"): SCENARIO=steady|ramp|fanout,
+# BROKERX_URL (default http://127.0.0.1:8000), LOAD_ARGS e.g. "--users 100 --run-time 30s". Exits 1 on a FAIL line.
+SCENARIO ?= steady
+load: $(STAMP)
+	timeout 900 $(PY) load/run.py $(SCENARIO) $(LOAD_ARGS)
