@@ -188,7 +188,8 @@ def check_fills_complete(options: Options) -> list[Violation]:
               JOIN orders_order AS b ON b.id = t.buy_order_id JOIN orders_order AS s ON s.id = t.sell_order_id),
         moved AS (
             SELECT f.id,
-                   coalesce(sum(p.amount) FILTER (WHERE a.owner_id = f.buyer AND a.kind = 'securities_available'
+                   coalesce(sum(p.amount) FILTER (WHERE a.owner_id = f.buyer
+                                                  AND a.kind IN ('securities_available', 'securities_reserved')
                                                   AND a.asset = f.symbol), 0) AS buyer_shares,
                    coalesce(sum(p.amount) FILTER (WHERE a.owner_id = f.seller AND a.kind = 'securities_reserved'
                                                   AND a.asset = f.symbol), 0) AS seller_shares,
@@ -270,12 +271,25 @@ def check_orders_resting_or_terminal(options: Options) -> list[Violation]:
 # could not put it in the book (halt, book refusal) and gave its reservation back.
 SAGA_STATES_BY_STATUS = {
     "new": ("created", "completed"),
+    "held": ("created",),
     "partially_filled": ("completed",),
     "filled": ("completed",),
     "canceled": ("completed", "compensated"),
     "expired": ("completed",),
     "rejected": ("compensated",),
 }
+
+
+def check_held_legs(options: Options) -> list[Violation]:
+    """A held leg (quantity 0) waits for an entry that is open and has not filled yet: the entry's first fill makes
+    it live, the entry's close without a fill cancels it (matching/engine/README.md, "Contingent orders")."""
+    rows = _rows("""
+        SELECT l.id, l.qty, p.id, p.status, p.cum_qty FROM orders_order AS l
+          LEFT JOIN orders_order AS p ON p.id = l.parent_id
+         WHERE l.status = 'held' AND (l.qty <> 0 OR p.id IS NULL OR p.status <> 'new' OR p.cum_qty <> 0)
+         ORDER BY l.id LIMIT %(limit)s""")
+    return [Violation("held_legs", f"held leg {leg}", f"qty {qty}, entry {parent} {status} with cum_qty {cum}")
+            for leg, qty, parent, status, cum in rows]
 
 
 def check_saga_matches_status(options: Options) -> list[Violation]:
@@ -311,6 +325,7 @@ CHECKS: dict[str, Callable[[Options], list[Violation]]] = {
     "fills_complete": check_fills_complete,
     "orders_resting_or_terminal": check_orders_resting_or_terminal,
     "saga_matches_status": check_saga_matches_status,
+    "held_legs": check_held_legs,
     "outbox_not_stale": check_outbox_not_stale,
 }
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -20,11 +21,14 @@ from notifications.services import ReportDraft, execution_reports_record
 from orders import services as order_services
 from orders.fees import fee_for
 from orders.models import (
+    LIVE_STATUSES,
     ORDER_MATCHING_FIELDS,
     Instrument,
     Order,
+    OrderClass,
     OrderEventType,
     OrderStatus,
+    OrderType,
     SagaState,
     TradingStatus,
 )
@@ -63,6 +67,23 @@ def book_forget(symbol: str | None = None) -> None:
         _books.pop(symbol, None)
 
 
+def _ticks(grid: engine.Grid, price: Decimal | None) -> int | None:
+    return None if price is None else grid.to_ticks(price)
+
+
+def _trail(grid: engine.Grid, order: Order) -> dict:
+    """A trailing stop's trail as the engine takes it: ticks, or basis points of a percentage."""
+    if order.type != OrderType.TRAILING_STOP:
+        return {}
+    return {"trail_price": _ticks(grid, order.trail_price),
+            "trail_bp": None if order.trail_percent is None else int(order.trail_percent * 100)}
+
+
+def _leg_spec(grid: engine.Grid, leg: Order) -> engine.Leg:
+    return engine.Leg(leg.pk, leg.type, _ticks(grid, leg.limit_price), _ticks(grid, leg.stop_price),
+                      _ticks(grid, leg.protection_price), **_trail(grid, leg))
+
+
 def _rebuild(symbol: str, instrument: Instrument, version: int) -> CachedBook:
     grid = engine.Grid(instrument.tick_size, instrument.lot_size)
     book = engine.OrderBook()
@@ -70,18 +91,47 @@ def _rebuild(symbol: str, instrument: Instrument, version: int) -> CachedBook:
                                     book_seq__isnull=False)
                .order_by("book_seq")
                .only("id", "user_id", "side", "type", "time_in_force", "qty", "cum_qty", "limit_price",
-                     "stop_price", "protection_price", "book_seq", "stop_triggered"))
+                     "stop_price", "protection_price", "book_seq", "stop_triggered", "order_class", "parent_id",
+                     "trail_price", "trail_percent", "hwm"))
+    classes: list[Order] = []
     for order in resting.iterator(chunk_size=5000):
         book.restore(order.pk, order.user_id, order.side, order.type, order.time_in_force, grid.to_lots(order.qty),
-                     grid.to_ticks(order.limit_price) if order.limit_price is not None else None,
-                     grid.to_ticks(order.stop_price) if order.stop_price is not None else None,
+                     _ticks(grid, order.limit_price),
+                     None if order.type == OrderType.TRAILING_STOP else _ticks(grid, order.stop_price),
                      cum_qty=int(order.cum_qty / grid.lot_size), priority=order.book_seq,
-                     triggered=order.stop_triggered,
-                     protection_price=(grid.to_ticks(order.protection_price)
-                                       if order.protection_price is not None else None))
+                     triggered=order.stop_triggered, protection_price=_ticks(grid, order.protection_price),
+                     water_mark=_ticks(grid, order.hwm), **_trail(grid, order))
+        if order.order_class != OrderClass.SIMPLE:
+            classes.append(order)
+    if classes:
+        _restore_classes(book, grid, symbol, classes)
     if instrument.last_price is not None:
         book.set_last_price(grid.to_ticks(instrument.last_price))
     return CachedBook(book=book, grid=grid, version=version)
+
+
+def _restore_classes(book: engine.OrderBook, grid: engine.Grid, symbol: str, live: list[Order]) -> None:
+    """Held legs and the links of the open class orders (orders.models.OrderClass: an oco leg's parent is its
+    sibling; a bracket's two legs are siblings of each other)."""
+    open_ids = {o.pk for o in live}
+    held = Order.objects.filter(symbol=symbol, status=OrderStatus.HELD, parent_id__in=open_ids).order_by("id")
+    for leg in held:
+        book.restore_held(leg.pk, leg.parent_id, leg.type, _ticks(grid, leg.limit_price), _ticks(grid, leg.stop_price),
+                          _ticks(grid, leg.protection_price), **_trail(grid, leg))
+    legs_by_parent: dict[int, list[int]] = {}
+    for order in sorted(live, key=lambda o: o.pk):
+        if order.parent_id is None:
+            continue
+        if order.order_class == OrderClass.OCO:
+            if order.parent_id in open_ids:
+                book.restore_link(order.pk, sibling_id=order.parent_id)
+            continue
+        legs_by_parent.setdefault(order.parent_id, []).append(order.pk)
+        if order.parent_id in open_ids:
+            book.restore_link(order.pk, parent_id=order.parent_id)
+    for legs in legs_by_parent.values():
+        if len(legs) == 2:
+            book.restore_link(legs[1], sibling_id=legs[0])
 
 
 @dataclass(slots=True)
@@ -113,6 +163,9 @@ class Batch:
     # mention are read from the database in one statement, not one per fill).
     pending: list[list] = field(default_factory=list)
     last_price: Decimal | None = None
+    # Shares of a trade that go straight to the reservation of the buying entry's legs, by trade index.
+    leg_reserved: dict[int, Decimal] = field(default_factory=dict)
+    leg_credit: int | None = None
 
 
 def _report(batch: Batch, order: Order, exec_type: str, *, last_qty=None, last_px=None, fee=None, liquidity="",
@@ -142,6 +195,17 @@ def _load_orders(batch: Batch, ids) -> None:
             batch.orders[order.pk] = order
 
 
+def _sibling(batch: Batch, order: Order) -> Order | None:
+    """The other exit of the order's oco pair in this batch (an oco leg's parent; a bracket's other leg)."""
+    for other in batch.orders.values():
+        if other.pk == order.pk or other.order_class != order.order_class or other.side != order.side:
+            continue
+        if (other.pk == order.parent_id or other.parent_id == order.pk
+                or (order.parent_id is not None and other.parent_id == order.parent_id)):
+            return other
+    return None
+
+
 def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
     """Turn the book's events into order states, trades, events and reports (not yet written)."""
     grid = batch.grid
@@ -150,6 +214,8 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
         if kind == ev.ACCEPTED:
             order = batch.orders[e[1]]
             order.book_seq = e[2]
+            if order.status == OrderStatus.HELD:
+                order.status = OrderStatus.NEW  # a leg its entry's first fill made live
             order_services.order_saga_complete(order=order, events=batch.outbox)
             batch.touched.add(order.pk)
             _report(batch, order, ExecType.NEW)
@@ -178,10 +244,18 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
                     # available cash inside the same ledger entry.
                     take = min(notional + fee, order.reserved_amount)
                     order.reserved_amount -= take
-                else:
+                elif order.reserved_amount >= qty or order.order_class == OrderClass.SIMPLE:
                     order.reserved_amount -= qty
+                else:
+                    # An oco pair's two exits draw on the one reservation, which either of them may hold.
+                    holder = _sibling(batch, order)
+                    holder.reserved_amount -= qty
+                    batch.touched.add(holder.pk)
                 batch.touched.add(order.pk)
             batch.trades.append((trade, buy, sell, take))
+            # The entry of a bracket or OTO: the first of its legs to grow holds the shares bought (Resized next).
+            batch.leg_credit = len(batch.trades) - 1 if buy.order_class in (OrderClass.BRACKET, OrderClass.OTO) \
+                and buy.parent_id is None else None
             batch.last_price = price
         elif kind == ev.ORDER_UPDATE:
             _, order_id, status, _qty, cum_lots, leaves_lots, reason = e
@@ -214,9 +288,29 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
             _event(batch, order, OrderEventType.TRIGGERED, last_price=str(grid.to_price(e[3])))
             _report(batch, order, ExecType.TRIGGERED)
         elif kind == ev.REPLACED:
-            # The database already holds the replace; the book gives the order's place in the queue.
+            # The database already holds the replace; the book gives the order's place in the queue (and a
+            # trailing stop's stop price for its new trail).
             order = batch.orders[e[1]]
             order.book_seq = e[8]
+            if order.type == OrderType.TRAILING_STOP:
+                order.stop_price = grid.to_price(e[6])
+            batch.touched.add(order.pk)
+        elif kind == ev.RESIZED:
+            _, order_id, qty_lots, _cum, leaves_lots, reason = e
+            order = batch.orders[order_id]
+            delta = grid.to_qty(qty_lots) - order.qty
+            order.qty = grid.to_qty(qty_lots)
+            order.leaves_qty = grid.to_qty(leaves_lots) if leaves_lots else ZERO
+            if reason == engine.ResizeReason.PARENT_FILL and batch.leg_credit is not None:
+                trade_index, batch.leg_credit = batch.leg_credit, None
+                order.reserved_amount += delta
+                batch.leg_reserved[trade_index] = batch.leg_reserved.get(trade_index, ZERO) + delta
+            batch.touched.add(order.pk)
+            _event(batch, order, OrderEventType.RESIZED, reason=reason)
+            _report(batch, order, ExecType.REPLACED, reason=reason)
+        elif kind == ev.TRAIL_MOVED:
+            order = batch.orders[e[1]]
+            order.stop_price, order.hwm = grid.to_price(e[2]), grid.to_price(e[3])
             batch.touched.add(order.pk)
         # REJECTED: the database already holds the cancel or replace; the book only caught up.
 
@@ -236,14 +330,22 @@ def _settlement(batch: Batch) -> tuple[list[settlement.Fill], list[settlement.Re
             trade.pk, trade.executed_at = trade_id, now
     fills = [settlement.Fill(reference=f"trade:{trade.pk}", buyer_id=buy.user_id, seller_id=sell.user_id,
                              qty=trade.qty, price=trade.price, buyer_fee=trade.buyer_fee, seller_fee=trade.seller_fee,
-                             from_reserved=take)
-             for trade, buy, sell, take in batch.trades]
+                             from_reserved=take, to_reserved=batch.leg_reserved.get(index, ZERO))
+             for index, (trade, buy, sell, take) in enumerate(batch.trades)]
     releases = []
     currency = ledger.ledger_currency()
     for order in batch.orders.values():
         # An order that left the book (filled, or canceled by the book) gives back what it still holds.
         if order.pk not in batch.touched or order.status not in (OrderStatus.FILLED, OrderStatus.CANCELED):
             continue
+        if order.reserved_amount > 0 and order.side == engine.SELL and order.order_class != OrderClass.SIMPLE:
+            # An oco exit that closed hands the pair's reservation to the other one if it is still open.
+            sibling = _sibling(batch, order)
+            if sibling is not None and sibling.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
+                sibling.reserved_amount += order.reserved_amount
+                order.reserved_amount = ZERO
+                batch.touched.add(sibling.pk)
+                continue
         if order.reserved_amount > 0 and order.saga_state != SagaState.COMPENSATED:
             cash = order.side == engine.BUY
             releases.append(settlement.Release(reference=f"order:{order.pk}:{order.status}", user_id=order.user_id,
@@ -283,20 +385,30 @@ def _orders_write(orders: list[Order], now) -> None:
 
 
 def _compensate(batch: Batch, order: Order, reason: str) -> None:
-    """Saga compensation: the order cannot reach the book (symbol halted, book refused it)."""
-    order_services.order_compensate(order=order, reason=reason)
-    _report(batch, order, ExecType.REJECTED, reason=reason)
+    """Saga compensation: the order cannot reach the book (symbol halted, book refused it); its legs neither."""
+    for member in [order, *_legs(batch, order)]:
+        if member.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.HELD):
+            order_services.order_compensate(order=member, reason=reason)
+            _report(batch, member, ExecType.REJECTED, reason=reason)
+
+
+def _legs(batch: Batch, order: Order) -> list[Order]:
+    return sorted((o for o in batch.orders.values() if o.parent_id == order.pk), key=lambda o: o.pk)
 
 
 def _submit(batch: Batch, book: engine.OrderBook, order: Order, *, filled: Decimal = ZERO) -> None:
     grid = batch.grid
+    classy = {}
+    if order.order_class != OrderClass.SIMPLE and order.parent_id is None:
+        legs = tuple(_leg_spec(grid, leg) for leg in _legs(batch, order))
+        classy = {"oco": legs[0]} if order.order_class == OrderClass.OCO else {"legs": legs}
     try:
         events = book.submit(
             order.pk, order.user_id, order.side, order.type, order.time_in_force, grid.to_lots(order.qty),
-            grid.to_ticks(order.limit_price) if order.limit_price is not None else None,
-            grid.to_ticks(order.stop_price) if order.stop_price is not None else None,
-            grid.to_ticks(order.protection_price) if order.protection_price is not None else None,
-            filled=grid.to_lots(filled) if filled else 0)
+            _ticks(grid, order.limit_price),
+            None if order.type == OrderType.TRAILING_STOP else _ticks(grid, order.stop_price),
+            _ticks(grid, order.protection_price),
+            filled=grid.to_lots(filled) if filled else 0, **classy, **_trail(grid, order))
     except engine.EngineError as exc:
         logger.warning("book refused order", extra={"order_id": order.pk, "error": str(exc)})
         _compensate(batch, order, "rejected_by_book")
@@ -326,6 +438,10 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
     batch = Batch(symbol=symbol, grid=grid)
     order_ids = sorted({int(e.payload["order_id"]) for e in outbox_events})
     _load_orders(batch, order_ids)
+    classes = [o.pk for o in batch.orders.values() if o.order_class != OrderClass.SIMPLE and o.parent_id is None]
+    if classes:
+        # A class enters the book as one: its legs with its first order.
+        _load_orders(batch, Order.objects.filter(parent_id__in=classes).values_list("pk", flat=True))
 
     replaced: set[int] = set()
     for event in outbox_events:
@@ -339,11 +455,10 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
             # The order as it is now stands for every replace of it in this batch: the book takes it once (a
             # second time it could put back an order the first one had the book cancel).
             replaced.add(order.pk)
+            trailing = order.type == OrderType.TRAILING_STOP
             replace_events = book.replace(
-                order.pk, grid.to_lots(order.qty),
-                grid.to_ticks(order.limit_price) if order.limit_price is not None else None,
-                grid.to_ticks(order.stop_price) if order.stop_price is not None and not order.stop_triggered
-                else None)
+                order.pk, grid.to_lots(order.qty), _ticks(grid, order.limit_price),
+                None if trailing or order.stop_triggered else _ticks(grid, order.stop_price), **_trail(grid, order))
             if (replace_events[0][0] == ev.REJECTED and order.book_seq is None
                     and replace_events[0][2] != engine.RejectReason.INVALID_REPLACE):  # missing, not refused
                 # A book rebuilt from the database does not hold an order whose replace lost its priority:
@@ -375,6 +490,11 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
             elif e[0] != ev.REJECTED:
                 mentioned.add(e[1])
     _load_orders(batch, mentioned)
+    roots = {o.parent_id or o.pk for o in batch.orders.values() if o.order_class != OrderClass.SIMPLE}
+    if roots:
+        # Every open order of a class in play, so a closing exit can hand the pair's reservation to the other.
+        _load_orders(batch, Order.objects.filter(Q(pk__in=roots) | Q(parent_id__in=roots),
+                                                 status__in=LIVE_STATUSES).values_list("pk", flat=True))
     for events in batch.pending:
         _apply(batch, book, events)
     _persist(batch, state, instrument)

@@ -2,7 +2,7 @@
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from .errors import OrderRejected
-from .models import OrderType, Side, TimeInForce, TradingStatus
+from .models import OrderClass, OrderType, Side, TimeInForce, TradingStatus
 
 
 def _on_grid(value: Decimal, step: Decimal) -> bool:
@@ -81,3 +81,68 @@ def check_notional(instrument: dict, notional: Decimal) -> None:
         raise OrderRejected("Order value exceeds the maximum notional.", code="max_notional_exceeded",
                             details={"max_order_notional": str(instrument["max_order_notional"]),
                                      "notional": str(notional)})
+
+
+def check_order_class(instrument: dict, *, order_class: str, side: str, type: str, time_in_force: str,
+                      limit_price: Decimal | None, take_profit: Decimal | None, stop_loss: Decimal | None,
+                      stop_loss_limit: Decimal | None, trail_price: Decimal | None,
+                      trail_percent: Decimal | None) -> None:
+    """An order class's and a trailing stop's own rules (matching/engine/README.md, "Contingent orders").
+
+    Exits are sells of a long position, as there is no short selling: a bracket's or an OTO's entry buys, an OCO
+    pair sells. Take-profit above stop-loss, and around a limit entry's price.
+    """
+    trailing = type == OrderType.TRAILING_STOP
+    if trailing != (trail_price is not None or trail_percent is not None):
+        raise OrderRejected("trail_price or trail_percent go with a trailing_stop order, which needs one.",
+                            code="invalid_trail")
+    if trailing:
+        if (trail_price is None) == (trail_percent is None):
+            raise OrderRejected("Give one of trail_price and trail_percent.", code="invalid_trail")
+        if trail_percent is not None and not (0 < trail_percent < 100 and _on_grid(trail_percent, Decimal("0.01"))):
+            raise OrderRejected("trail_percent is a percentage above 0 and below 100, to 0.01.", code="invalid_trail")
+        if trail_price is not None and not _on_grid(trail_price, instrument["tick_size"]):
+            raise OrderRejected(f"trail_price must be a multiple of the tick size {instrument['tick_size']}.",
+                                code="invalid_tick_size", details={"tick_size": str(instrument["tick_size"])})
+        if instrument["last_price"] is None:
+            raise OrderRejected("A trailing stop starts from the last trade price; this symbol has not traded yet.",
+                                code="no_last_price")
+        if trail_price is not None and side == Side.SELL and trail_price >= instrument["last_price"]:
+            raise OrderRejected("trail_price must be below the last trade price.", code="invalid_trail")
+    has_legs = take_profit is not None or stop_loss is not None
+    if order_class == OrderClass.SIMPLE:
+        if has_legs or stop_loss_limit is not None:
+            raise OrderRejected("take_profit and stop_loss go with order_class bracket, oco or oto.",
+                                code="unexpected_legs")
+        return
+    if trailing:
+        raise OrderRejected("A trailing stop is a simple order.", code="invalid_order_class")
+    if time_in_force not in (TimeInForce.DAY, TimeInForce.GTC):
+        raise OrderRejected("Orders with legs are day or gtc.", code="invalid_time_in_force")
+    if stop_loss_limit is not None and stop_loss is None:
+        raise OrderRejected("stop_loss.limit_price needs stop_loss.stop_price.", code="missing_stop_price")
+    if order_class == OrderClass.OCO:
+        if side != Side.SELL or type != OrderType.LIMIT:
+            raise OrderRejected("An OCO pair is a limit sell (take-profit) with a stop-loss: the two exits of a "
+                                "position.", code="invalid_order_class")
+        if take_profit is not None and limit_price != take_profit:
+            raise OrderRejected("An OCO order's limit_price is its take_profit.limit_price.", code="invalid_legs")
+    else:
+        if side != Side.BUY or type not in (OrderType.MARKET, OrderType.LIMIT):
+            raise OrderRejected(f"A {order_class} entry is a market or limit buy; its legs sell (no short selling).",
+                                code="invalid_order_class")
+    if order_class == OrderClass.OTO:
+        if take_profit is not None and stop_loss is not None:
+            raise OrderRejected("An OTO has one leg: take_profit or stop_loss.", code="invalid_order_class")
+        if not has_legs:
+            raise OrderRejected("An OTO needs take_profit or stop_loss.", code="missing_legs")
+    elif take_profit is None or stop_loss is None:
+        raise OrderRejected(f"A {order_class} order needs take_profit.limit_price and stop_loss.stop_price.",
+                            code="missing_legs")
+    if take_profit is not None and stop_loss is not None and not take_profit > stop_loss:
+        raise OrderRejected("take_profit.limit_price must be above stop_loss.stop_price.", code="invalid_legs")
+    if order_class != OrderClass.OCO and limit_price is not None:
+        if take_profit is not None and not take_profit > limit_price:
+            raise OrderRejected("take_profit.limit_price must be above the entry's limit_price.", code="invalid_legs")
+        if stop_loss is not None and not stop_loss < limit_price:
+            raise OrderRejected("stop_loss.stop_price must be below the entry's limit_price.", code="invalid_legs")

@@ -73,6 +73,16 @@ class OrderType(models.TextChoices):
     LIMIT = "limit", "Limit"
     STOP = "stop", "Stop"
     STOP_LIMIT = "stop_limit", "Stop limit"
+    TRAILING_STOP = "trailing_stop", "Trailing stop"
+
+
+class OrderClass(models.TextChoices):
+    """How an order is tied to others (matching/engine/README.md, "Contingent orders")."""
+
+    SIMPLE = "simple", "Simple"
+    BRACKET = "bracket", "Bracket"  # an entry (the parent) whose take-profit and stop-loss legs are an OCO pair
+    OCO = "oco", "One cancels other"  # two exits of one position: the first order and its leg (parent = the first)
+    OTO = "oto", "One triggers other"  # an entry (the parent) and one exit leg
 
 
 class TimeInForce(models.TextChoices):
@@ -84,6 +94,7 @@ class TimeInForce(models.TextChoices):
 
 class OrderStatus(models.TextChoices):
     NEW = "new", "New"  # accepted, funds reserved, waiting for or resting in the book
+    HELD = "held", "Held"  # a leg waiting for its parent's first fill (quantity 0 until then)
     PARTIALLY_FILLED = "partially_filled", "Partially filled"
     FILLED = "filled", "Filled"
     CANCELED = "canceled", "Canceled"
@@ -92,6 +103,8 @@ class OrderStatus(models.TextChoices):
 
 
 OPEN_STATUSES = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+# What a trader can still cancel: open orders and held legs.
+LIVE_STATUSES = (*OPEN_STATUSES, OrderStatus.HELD)
 TERMINAL_STATUSES = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
 
 
@@ -113,7 +126,7 @@ class Order(models.Model):
     symbol = models.CharField(max_length=16)  # denormalised: the matching partition key
     client_order_id = models.CharField(max_length=64)
     side = models.CharField(max_length=4, choices=Side.choices)
-    type = models.CharField(max_length=10, choices=OrderType.choices)
+    type = models.CharField(max_length=16, choices=OrderType.choices)
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices)
     qty = models.DecimalField(max_digits=18, decimal_places=4)
     limit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
@@ -134,13 +147,23 @@ class Order(models.Model):
     stop_triggered = models.BooleanField(default=False)
     saga_state = models.CharField(max_length=12, choices=SagaState.choices, default=SagaState.CREATED)
     reason = models.CharField(max_length=64, blank=True, default="")
+    # Order classes: a leg's parent is its entry (bracket, oto) or, in an oco pair, the pair's first order. Legs
+    # are sized by the class (a held leg has quantity 0); the fills of an oco pair draw on one reservation.
+    order_class = models.CharField(max_length=8, choices=OrderClass.choices, default=OrderClass.SIMPLE,
+                                   db_default=OrderClass.SIMPLE)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, related_name="legs", null=True, blank=True)
+    # A trailing stop: one of the trails; stop_price follows hwm, the best price since it entered the book.
+    trail_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    trail_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    hwm = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "client_order_id"], name="order_client_order_id_per_user"),
-            models.CheckConstraint(condition=Q(qty__gt=0), name="order_qty_positive"),
+            models.CheckConstraint(condition=Q(qty__gt=0) | (Q(qty=0) & Q(parent__isnull=False)),
+                                   name="order_qty_positive"),
             models.CheckConstraint(condition=Q(cum_qty__gte=0) & Q(leaves_qty__gte=0) & Q(cum_qty__lte=F("qty")),
                                    name="order_quantities_consistent"),
             models.CheckConstraint(condition=Q(reserved_amount__gte=0), name="order_reserved_non_negative"),
@@ -159,6 +182,13 @@ class Order(models.Model):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    @property
+    def legs_in_order(self) -> list["Order"]:
+        """This order's legs, oldest first: none for a simple order or a leg."""
+        if self.order_class == OrderClass.SIMPLE or self.parent_id is not None:
+            return []
+        return list(self.legs.order_by("id"))
+
 
 class OrderEventType(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
@@ -169,6 +199,7 @@ class OrderEventType(models.TextChoices):
     PARTIALLY_FILLED = "partially_filled", "Partially filled"
     FILLED = "filled", "Filled"
     TRIGGERED = "triggered", "Stop triggered"
+    RESIZED = "resized", "Resized by its class"
 
 
 class OrderEvent(models.Model):
@@ -193,8 +224,9 @@ class OrderEvent(models.Model):
 # the state each OrderEvent records (replaying the log rebuilds it), and matching's write-back of a batch.
 ORDER_API_FIELDS = ("id", "client_order_id", "symbol", "side", "type", "time_in_force", "qty", "limit_price",
                     "stop_price", "protection_price", "status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount",
-                    "fees_paid", "version", "saga_state", "reason", "created_at", "updated_at")
+                    "fees_paid", "version", "saga_state", "reason", "order_class", "parent_id", "trail_price",
+                    "trail_percent", "hwm", "created_at", "updated_at")
 ORDER_STATE_FIELDS = ("status", "qty", "cum_qty", "leaves_qty", "avg_px", "limit_price", "stop_price",
-                      "time_in_force", "reserved_amount", "version", "reason")
-ORDER_MATCHING_FIELDS = ("status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount", "fees_paid", "book_seq",
-                         "stop_triggered", "saga_state", "reason", "version")
+                      "time_in_force", "reserved_amount", "version", "reason", "trail_price", "trail_percent", "hwm")
+ORDER_MATCHING_FIELDS = ("status", "qty", "cum_qty", "leaves_qty", "avg_px", "stop_price", "hwm", "reserved_amount",
+                         "fees_paid", "book_seq", "stop_triggered", "saga_state", "reason", "version")

@@ -1,7 +1,8 @@
 """Writes of the orders context: place, replace, cancel, expire, and the saga's compensation."""
 import contextlib
+import uuid
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 
 from django.apps import apps
 from django.db import DatabaseError, connection, transaction
@@ -21,10 +22,12 @@ from .fees import max_fee_for
 from .locks import MATCHING_QUEUE, lock_book, lock_order
 from .metrics import orders_rejected, saga_compensations, saga_completed, saga_started
 from .models import (
+    LIVE_STATUSES,
     OPEN_STATUSES,
     ORDER_STATE_FIELDS,
     Instrument,
     Order,
+    OrderClass,
     OrderEvent,
     OrderEventType,
     OrderStatus,
@@ -71,16 +74,40 @@ class OrderRequest:
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     client_order_id: str | None = None
+    order_class: str = OrderClass.SIMPLE
+    # The legs of a bracket, oto or oco: take-profit limit, stop-loss stop (and limit: a stop-limit leg).
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    stop_loss_limit: Decimal | None = None
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+
+    def __post_init__(self):
+        if self.order_class == OrderClass.OCO and self.limit_price is None:
+            # An OCO pair's first order is its take-profit: the limit price may be given either way.
+            object.__setattr__(self, "limit_price", self.take_profit)
+
+
+def trail_start(instrument: dict, *, side: str, trail_price: Decimal | None, trail_percent: Decimal | None) -> Decimal:
+    """Where a trailing stop's stop starts: the trail away from the last trade price, rounded away from it to the
+    tick (the engine's rule, matching/engine/README.md)."""
+    mark, tick = instrument["last_price"], instrument["tick_size"]
+    offset = trail_price if trail_price is not None else (
+        (mark * trail_percent / 100 / tick).to_integral_value(rounding=ROUND_UP) * tick)
+    return mark - offset if side == Side.SELL else mark + offset
 
 
 def _reservation_price(instrument: dict, request: OrderRequest) -> Decimal:
     if request.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
         return request.limit_price
-    if request.type == OrderType.STOP:
-        # Once triggered it trades like a market order bounded by a band around its stop price.
+    if request.type in (OrderType.STOP, OrderType.TRAILING_STOP):
+        # Once triggered it trades like a market order bounded by a band around its stop price (a trailing buy's
+        # stop only comes down from where it starts).
+        stop = request.stop_price if request.type == OrderType.STOP else trail_start(
+            instrument, side=request.side, trail_price=request.trail_price, trail_percent=request.trail_percent)
         width = instrument["reference_price"] * instrument["price_band_pct"]
         tick = instrument["tick_size"]
-        edge = request.stop_price + width if request.side == Side.BUY else max(request.stop_price - width, tick)
+        edge = stop + width if request.side == Side.BUY else max(stop - width, tick)
         return (edge / tick).to_integral_value() * tick
     return checks.protection_price(instrument, request.side)
 
@@ -96,7 +123,16 @@ def order_check_against(instrument: dict | None, *, request: OrderRequest) -> tu
         instrument = checks.check_instrument_tradable(instrument, request.symbol)
         checks.check_order_shape(type=request.type, time_in_force=request.time_in_force,
                                  limit_price=request.limit_price, stop_price=request.stop_price)
-        prices = [p for p in (request.limit_price, request.stop_price) if p is not None]
+        if request.order_class != OrderClass.SIMPLE or request.type == OrderType.TRAILING_STOP or any(
+                value is not None for value in (request.take_profit, request.stop_loss, request.stop_loss_limit,
+                                                request.trail_price, request.trail_percent)):
+            checks.check_order_class(
+                instrument, order_class=request.order_class, side=request.side, type=request.type,
+                time_in_force=request.time_in_force, limit_price=request.limit_price,
+                take_profit=request.take_profit, stop_loss=request.stop_loss, stop_loss_limit=request.stop_loss_limit,
+                trail_price=request.trail_price, trail_percent=request.trail_percent)
+        prices = [p for p in (request.limit_price, request.stop_price, request.take_profit, request.stop_loss,
+                              request.stop_loss_limit) if p is not None]
         checks.check_grid(instrument, qty=request.qty, prices=prices)
         checks.check_price_band(instrument, prices)
         price = _reservation_price(instrument, request)
@@ -121,7 +157,7 @@ class Placement:
 
     @classmethod
     def of(cls, *, user_id: int, request: OrderRequest, instrument: dict, price: Decimal) -> "Placement":
-        protection = price if request.type in (OrderType.MARKET, OrderType.STOP) else None
+        protection = price if request.type in (OrderType.MARKET, OrderType.STOP, OrderType.TRAILING_STOP) else None
         if request.side == Side.BUY:
             reserve, asset = buy_reservation(request.qty, price), ledger.ledger_currency()
         else:
@@ -133,7 +169,7 @@ class Placement:
         r = self.request
         return [self.user_id, self.instrument["id"], self.instrument["symbol"], r.client_order_id or None, r.side,
                 r.type, r.time_in_force, r.qty, r.limit_price, r.stop_price, self.protection, self.reserve,
-                self.asset, MATCHING_QUEUE, self.now]
+                self.asset, MATCHING_QUEUE, self.now, r.order_class, r.trail_price, r.trail_percent]
 
     def refusal(self, exc: Exception) -> OrderRejected | None:
         """The rejection for orders_place's short-of-cash-or-shares error (SQLSTATE BX001); None for others."""
@@ -165,8 +201,12 @@ def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     """
     instrument, price = order_check(request=request)
     placement = Placement.of(user_id=user.pk, request=request, instrument=instrument, price=price)
+    scope = transaction.atomic() if request.order_class != OrderClass.SIMPLE else contextlib.nullcontext()
     try:
-        created, order = _orders_place(placement.params())
+        with scope:
+            created, order = _orders_place(placement.params())
+            if created and request.order_class != OrderClass.SIMPLE:
+                _legs_create(order, request)
     except DatabaseError as exc:
         refusal = placement.refusal(exc.__cause__)
         if refusal is None:
@@ -175,6 +215,30 @@ def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     if created:
         placement.submitted()
     return order, created
+
+
+def _legs_create(parent: Order, request: OrderRequest) -> list[Order]:
+    """The legs of a class, written with its first order (their order.created is the first order's: matching
+    submits the class as one). A bracket's or an OTO's legs are held, quantity 0, until the entry fills; an OCO
+    pair's stop-loss is open at once for the same quantity, drawing on the first order's reservation."""
+    held = request.order_class != OrderClass.OCO
+    qty = Decimal("0") if held else request.qty
+    specs = []
+    if request.take_profit is not None and request.order_class != OrderClass.OCO:
+        specs.append((OrderType.LIMIT, request.take_profit, None))
+    if request.stop_loss is not None:
+        specs.append((OrderType.STOP_LIMIT if request.stop_loss_limit is not None else OrderType.STOP,
+                      request.stop_loss_limit, request.stop_loss))
+    legs = [Order(user_id=parent.user_id, instrument_id=parent.instrument_id, symbol=parent.symbol,
+                  client_order_id=str(uuid.uuid4()), side=Side.SELL, type=order_type,
+                  time_in_force=parent.time_in_force, qty=qty, limit_price=limit, stop_price=stop,
+                  status=OrderStatus.HELD if held else OrderStatus.NEW, leaves_qty=qty, order_class=parent.order_class,
+                  parent=parent, created_at=parent.created_at, updated_at=parent.updated_at)
+            for order_type, limit, stop in specs]
+    Order.objects.bulk_create(legs)
+    OrderEvent.objects.bulk_create([OrderEvent(order=leg, type=OrderEventType.ACCEPTED,
+                                               data={**order_state(leg), "saga": "created"}) for leg in legs])
+    return legs
 
 
 def _accepted_event_data_sql(row: str) -> str:
@@ -193,7 +257,7 @@ def _accepted_event_data_sql(row: str) -> str:
 _ORDER_COLUMNS = [field.column for field in Order._meta.concrete_fields]
 _ORDER_ATTNAMES = [field.attname for field in Order._meta.concrete_fields]
 ACCEPT_SQL = f"""
-WITH placed AS (SELECT * FROM orders_place({", ".join(["%s"] * 15)})),
+WITH placed AS (SELECT * FROM orders_place({", ".join(["%s"] * 18)})),
 accepted AS (
     INSERT INTO orders_orderevent (order_id, type, data, created_at)
     SELECT (p.placed).id, 'accepted', {_accepted_event_data_sql("p.placed")}, (p.placed).created_at
@@ -228,13 +292,13 @@ def _release_reservation(order: Order, *, reason: str) -> None:
         order.reserved_amount = Decimal("0")
 
 
-def _locked_open_order(*, user, order_id: int, version: int | None) -> Order:
+def _locked_open_order(*, user, order_id: int, version: int | None, statuses=OPEN_STATUSES) -> Order:
     order = Order.objects.filter(user=user, pk=order_id).only("symbol").first()
     if order is None:
         raise OrderNotFound("Order not found.")
     lock_book(order.symbol)
     order = lock_order(order_id, user=user)
-    if order.status not in OPEN_STATUSES:
+    if order.status not in statuses:
         raise OrderNotOpen(f"The order is {order.status}; it can no longer change.", current=order)
     if version is not None and version != order.version:
         raise StaleOrderVersion("The order changed since you read it.", current=order)
@@ -243,11 +307,22 @@ def _locked_open_order(*, user, order_id: int, version: int | None) -> Order:
 
 @retry_deadlocks
 def order_cancel(*, user, order_id: int, version: int | None, reason: str = "user") -> Order:
-    """Cancel the unfilled part and release exactly its reservation."""
+    """Cancel the unfilled part and release exactly its reservation; an order of a class takes its class along
+    (every open order and held leg of it, as the book does)."""
     with transaction.atomic():
-        order = _locked_open_order(user=user, order_id=order_id, version=version)
-        _close(order, status=OrderStatus.CANCELED, reason=reason, event_type=OrderEventType.CANCELED)
+        order = _locked_open_order(user=user, order_id=order_id, version=version, statuses=LIVE_STATUSES)
+        for member in [order, *class_others(order)]:
+            _close(member, status=OrderStatus.CANCELED, reason=reason, event_type=OrderEventType.CANCELED)
     return order
+
+
+def class_others(order: Order) -> list[Order]:
+    """The other open orders and held legs of the order's class, locked (the caller holds the book's lock)."""
+    if order.order_class == OrderClass.SIMPLE:
+        return []
+    root = order.parent_id or order.pk
+    return list(Order.objects.select_for_update().filter(Q(pk=root) | Q(parent_id=root), status__in=LIVE_STATUSES)
+                .exclude(pk=order.pk).order_by("pk"))
 
 
 def _close(order: Order, *, status: str, reason: str, event_type: str) -> None:
@@ -270,12 +345,21 @@ def _close(order: Order, *, status: str, reason: str, event_type: str) -> None:
 @retry_deadlocks
 def order_replace(*, user, order_id: int, version: int | None, qty: Decimal | None = None,
                   limit_price: Decimal | None = None, stop_price: Decimal | None = None,
-                  time_in_force: str | None = None) -> Order:
-    """Replace quantity (the new total), prices or time in force; the reservation follows the remaining quantity."""
+                  time_in_force: str | None = None, trail_price: Decimal | None = None,
+                  trail_percent: Decimal | None = None) -> Order:
+    """Replace quantity (the new total), prices, a trailing stop's trail or time in force; the reservation follows
+    the remaining quantity. The legs of a class keep the quantity and the reservation the class gives them."""
     with transaction.atomic():
-        order = _locked_open_order(user=user, order_id=order_id, version=version)
+        order = _locked_open_order(user=user, order_id=order_id, version=version, statuses=LIVE_STATUSES)
+        if order.status == OrderStatus.HELD:
+            raise OrderRejected("A leg can be changed once its entry has filled.", code="leg_held")
         if order.type == OrderType.MARKET:
             raise OrderRejected("Market orders cannot be replaced.", code="not_replaceable")
+        class_leg = order.order_class != OrderClass.SIMPLE and order.side == Side.SELL
+        if class_leg and qty is not None and qty != order.qty:
+            raise OrderRejected("The quantity of a leg follows its class.", code="class_qty")
+        if class_leg and time_in_force is not None and time_in_force != order.time_in_force:
+            raise OrderRejected("The legs of a class keep its time in force.", code="not_replaceable")
         new_qty = order.qty if qty is None else qty
         new_limit = order.limit_price if limit_price is None else limit_price
         new_stop = order.stop_price if stop_price is None else stop_price
@@ -284,16 +368,26 @@ def order_replace(*, user, order_id: int, version: int | None, qty: Decimal | No
             raise OrderRejected("limit_price applies to limit and stop_limit orders.", code="unexpected_limit_price")
         if stop_price is not None and order.type not in (OrderType.STOP, OrderType.STOP_LIMIT):
             raise OrderRejected("stop_price applies to stop and stop_limit orders.", code="unexpected_stop_price")
+        trail = trail_price is not None or trail_percent is not None
+        if trail and order.type != OrderType.TRAILING_STOP:
+            raise OrderRejected("trail_price and trail_percent apply to trailing_stop orders.", code="invalid_trail")
+        new_trail_price, new_trail_percent = (trail_price, trail_percent) if trail else (
+            order.trail_price, order.trail_percent)
         if new_qty <= order.cum_qty:
             raise OrderRejected("The new quantity must exceed the quantity already filled.", code="qty_below_filled",
                                 details={"cum_qty": str(order.cum_qty)})
         if new_tif in (TimeInForce.IOC, TimeInForce.FOK) or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
             raise OrderRejected("Immediate orders cannot be replaced.", code="not_replaceable")
+        trailing = order.type == OrderType.TRAILING_STOP
         request = OrderRequest(symbol=order.symbol, side=order.side, type=order.type, time_in_force=new_tif,
-                               qty=new_qty, limit_price=new_limit, stop_price=new_stop)
+                               qty=new_qty, limit_price=new_limit, stop_price=None if trailing else new_stop,
+                               trail_price=new_trail_price, trail_percent=new_trail_percent)
         instrument, price = order_check(request=request)
         new_leaves = new_qty - order.cum_qty
-        required = buy_reservation(new_leaves, price) if order.side == Side.BUY else new_leaves
+        if class_leg:
+            required = order.reserved_amount
+        else:
+            required = buy_reservation(new_leaves, price) if order.side == Side.BUY else new_leaves
         delta = required - order.reserved_amount
         reference = f"order:{order.pk}:replace:{order.version + 1}"
         try:
@@ -311,10 +405,12 @@ def order_replace(*, user, order_id: int, version: int | None, qty: Decimal | No
             code = "insufficient_buying_power" if order.side == Side.BUY else "insufficient_shares"
             raise OrderRejected("Not enough buying power or shares for the larger order.", code=code,
                                 details=exc.details) from exc
-        priority_lost = new_qty > order.qty or new_limit != order.limit_price or new_stop != order.stop_price
+        priority_lost = (new_qty > order.qty or new_limit != order.limit_price or new_stop != order.stop_price
+                         or (new_trail_price, new_trail_percent) != (order.trail_price, order.trail_percent))
         order.qty, order.leaves_qty = new_qty, new_leaves
         order.limit_price, order.stop_price, order.time_in_force = new_limit, new_stop, new_tif
-        if order.type == OrderType.STOP:
+        order.trail_price, order.trail_percent = new_trail_price, new_trail_percent
+        if order.type in (OrderType.STOP, OrderType.TRAILING_STOP):
             order.protection_price = price
         order.reserved_amount = required
         if priority_lost:
@@ -322,7 +418,8 @@ def order_replace(*, user, order_id: int, version: int | None, qty: Decimal | No
             order.book_seq = None
         order.version += 1
         order.save(update_fields=["qty", "leaves_qty", "limit_price", "stop_price", "time_in_force",
-                                  "protection_price", "reserved_amount", "book_seq", "version", "updated_at"])
+                                  "protection_price", "trail_price", "trail_percent", "reserved_amount", "book_seq",
+                                  "version", "updated_at"])
         _record(order, OrderEventType.REPLACED, priority_lost=priority_lost)
         _report(order, "replaced")
         _emit_to_matching(order, "order.replaced", priority_lost=priority_lost)
@@ -377,13 +474,13 @@ def orders_expire_day(*, now=None, session_close=None) -> int:
     if close is None:
         return 0
     expired = 0
-    candidates = list(Order.objects.filter(time_in_force=TimeInForce.DAY, status__in=OPEN_STATUSES,
+    candidates = list(Order.objects.filter(time_in_force=TimeInForce.DAY, status__in=LIVE_STATUSES,
                                            created_at__lt=close).values_list("pk", "user_id", "symbol"))
     for order_id, _user_id, symbol in candidates:
         with transaction.atomic():
             lock_book(symbol)
             order = lock_order(order_id)
-            if order is None or order.status not in OPEN_STATUSES:
+            if order is None or order.status not in LIVE_STATUSES:
                 continue
             _close(order, status=OrderStatus.EXPIRED, reason="day_order_expired", event_type=OrderEventType.EXPIRED)
             expired += 1

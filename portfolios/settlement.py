@@ -25,7 +25,11 @@ Kind = LedgerAccount.Kind
 
 @dataclass(frozen=True)
 class Fill:
-    """One trade to settle: the buyer pays notional + buyer_fee (`from_reserved` of it from reserved cash)."""
+    """One trade to settle: the buyer pays notional + buyer_fee (`from_reserved` of it from reserved cash).
+
+    `to_reserved` of the shares go straight to the buyer's reserved shares: the exit legs of the buying order
+    (a bracket's or an OTO's) grew by them and hold them from the start.
+    """
 
     reference: str
     buyer_id: int
@@ -35,6 +39,7 @@ class Fill:
     buyer_fee: Decimal
     seller_fee: Decimal
     from_reserved: Decimal
+    to_reserved: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ def settle_batch(*, symbol: str, fills: list[Fill], releases: list[Release]) -> 
                    (fill.seller_id, Kind.CASH_AVAILABLE, currency),
                    (fill.seller_id, Kind.SECURITIES_RESERVED, symbol),
                    (fill.buyer_id, Kind.SECURITIES_AVAILABLE, symbol)}
+        if fill.to_reserved:
+            needed.add((fill.buyer_id, Kind.SECURITIES_RESERVED, symbol))
     for release in releases:
         available = Kind.CASH_AVAILABLE if release.cash else Kind.SECURITIES_AVAILABLE
         reserved = Kind.CASH_RESERVED if release.cash else Kind.SECURITIES_RESERVED
@@ -109,7 +116,9 @@ def settle_batch(*, symbol: str, fills: list[Fill], releases: list[Release]) -> 
         legs[account[(fill.buyer_id, Kind.CASH_AVAILABLE, currency)]] += fill.from_reserved - notional - fill.buyer_fee
         legs[account[(fill.seller_id, Kind.CASH_AVAILABLE, currency)]] += notional - fill.seller_fee
         legs[account[(fill.seller_id, Kind.SECURITIES_RESERVED, symbol)]] -= fill.qty
-        legs[account[(fill.buyer_id, Kind.SECURITIES_AVAILABLE, symbol)]] += fill.qty
+        legs[account[(fill.buyer_id, Kind.SECURITIES_AVAILABLE, symbol)]] += fill.qty - fill.to_reserved
+        if fill.to_reserved:
+            legs[account[(fill.buyer_id, Kind.SECURITIES_RESERVED, symbol)]] += fill.to_reserved
         legs[fees_account] += fill.buyer_fee + fill.seller_fee
         entries.append((JournalEntry.Kind.TRADE, fill.reference, f"{symbol} {fill.qty} @ {fill.price}", legs))
     for release in releases:

@@ -432,10 +432,7 @@ class OrderBook:
                 elif oco is not None:
                     leg_node = self._new_leg(oco, account_id, side, tif, qty, None)
                     node.sibling, leg_node.sibling = leg_node, node
-                    leg = leg_node.o
-                    leg[_PRIORITY] = self._priority = self._priority + 1
-                    events.append((ACCEPTED, leg[_ID], leg[_PRIORITY]))
-                    self._due.append(leg)
+                    self._due.append(leg_node.o)
         trades = self._park_or_trigger(o, events) if order_type in _STOP_TYPES else self._execute(o, events)
         if (trades is not None and self._stops) or self._due:
             self._work(trades, events)
@@ -509,7 +506,8 @@ class OrderBook:
         if node is not None or trail:
             if (
                 node is None
-                or (new_qty != o[_QTY] and (node.sibling is not None or node.parent is not None))
+                or (new_qty != o[_QTY] and ((node.sibling is not None and node.sibling.open())
+                                            or (node.parent is not None and node.parent.open())))
                 or (trail and (o[_TYPE] != TRAILING_STOP or (trail_price is None) == (trail_bp is None)
                                or not _valid_trail(o[_SIDE], trail_price, trail_bp)))
                 or (o[_TYPE] == TRAILING_STOP and stop_price is not None)
@@ -531,7 +529,7 @@ class OrderBook:
         ):
             return [(REJECTED, order_id, RejectReason.INVALID_REPLACE)]
 
-        priority_lost = new_price != o[_PRICE] or new_stop != o[_STOP] or new_qty > o[_QTY]
+        priority_lost = new_price != o[_PRICE] or new_stop != o[_STOP] or new_qty > o[_QTY] or trail
         new_leaves = new_qty - cum
         if priority_lost:
             priority = self._priority = self._priority + 1
@@ -1143,12 +1141,8 @@ class OrderBook:
                        leg.protection_price, 0)
         node = o[_X] = _Node(o)
         node.parent = parent
-        node.accepted = parent is None
-        node.trail_price, node.trail_bp = leg.trail_price, leg.trail_bp
-        if leg.order_type == TRAILING_STOP:
-            node.mark = self.last_price
-            if node.mark is not None:
-                o[_STOP] = node.trail_stop()
+        node.accepted = False  # Accepted, with its priority, when it enters the book
+        node.trail_price, node.trail_bp = leg.trail_price, leg.trail_bp  # its mark starts then too
         self._held[leg.order_id] = o
         if leg.order_id > self._max_order_id:
             self._max_order_id = leg.order_id
@@ -1185,9 +1179,12 @@ class OrderBook:
     def _closed(self, o: list, events: list) -> None:
         """A class member left the book, filled or canceled by the book: its class follows (README)."""
         node = o[_X]
-        if node.sibling is not None:
-            node.sibling.sibling = None
+        sibling = node.sibling
+        if sibling is not None:
+            sibling.sibling = None
             node.sibling = None
+            if sibling.open():
+                self._kill(sibling.o, _OCO, events)
         if node.legs is not None and not o[_CUM]:
             for leg in node.legs:
                 if leg.held:

@@ -27,15 +27,18 @@ from brokerx.api.errors import error_body, error_reply
 from brokerx.ratelimit import RateLimited, Usage, hit, parse_rate, remember_usage
 
 from ..errors import OrderError, OrderInvalid
-from ..models import Order, OrderType, Side, TimeInForce
+from ..models import Order, OrderClass, OrderType, Side, TimeInForce
 from ..selectors import order_as_dict
 from ..services import OrderRequest, order_place
 
 RATE_SCOPE = "orders"
 DEFAULT_RATE = "50/s"
-FIELDS = ("symbol", "side", "type", "time_in_force", "qty", "limit_price", "stop_price", "client_order_id")
+FIELDS = ("symbol", "side", "type", "time_in_force", "qty", "limit_price", "stop_price", "client_order_id",
+          "order_class", "take_profit", "stop_loss", "trail_price", "trail_percent")
+LEG_FIELDS = {"take_profit": ("limit_price",), "stop_loss": ("stop_price", "limit_price")}
 MAX_DIGITS, DECIMAL_PLACES = 18, 4  # the order columns' numeric(18, 4)
 _SIDES, _TYPES, _TIFS = tuple(Side.values), tuple(OrderType.values), tuple(TimeInForce.values)
+_CLASSES = tuple(OrderClass.values)
 _CLIENT_ORDER_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
 
 # What order entry refuses with: the accounts and rate-limit errors (DRF APIException) and the orders context's.
@@ -78,6 +81,11 @@ def order_request_parse(body) -> OrderRequest:
     qty = _decimal(body, "qty", errors, required=True)
     limit_price = _decimal(body, "limit_price", errors)
     stop_price = _decimal(body, "stop_price", errors)
+    order_class = _choice(body, "order_class", _CLASSES, errors, default=OrderClass.SIMPLE)
+    take_profit, _ = _leg(body, "take_profit", errors)
+    stop_loss, stop_loss_limit = _leg(body, "stop_loss", errors)
+    trail_price = _decimal(body, "trail_price", errors)
+    trail_percent = _decimal(body, "trail_percent", errors)
     client_order_id = body.get("client_order_id")
     if client_order_id is not None and (not isinstance(client_order_id, str) or not 0 < len(client_order_id) <= 64
                                         or not _CLIENT_ORDER_ID_CHARS.issuperset(client_order_id)):
@@ -85,7 +93,26 @@ def order_request_parse(body) -> OrderRequest:
     if errors:
         raise OrderInvalid("The request has invalid fields.", details=errors)
     return OrderRequest(symbol=symbol.upper(), side=side, type=order_type, time_in_force=time_in_force, qty=qty,
-                        limit_price=limit_price, stop_price=stop_price, client_order_id=client_order_id)
+                        limit_price=limit_price, stop_price=stop_price, client_order_id=client_order_id,
+                        order_class=order_class, take_profit=take_profit, stop_loss=stop_loss,
+                        stop_loss_limit=stop_loss_limit, trail_price=trail_price, trail_percent=trail_percent)
+
+
+def _leg(body: dict, name: str, errors: dict) -> tuple[Decimal | None, Decimal | None]:
+    """A leg object: take_profit {limit_price}, stop_loss {stop_price[, limit_price]}: (first price, limit)."""
+    value = body.get(name)
+    if value is None:
+        return None, None
+    fields = LEG_FIELDS[name]
+    if not isinstance(value, dict) or set(value) - set(fields):
+        errors[name] = [f"An object with {' and optional '.join(fields)}."]
+        return None, None
+    leg_errors: dict = {}
+    first = _decimal(value, fields[0], leg_errors, required=True)
+    limit = _decimal(value, "limit_price", leg_errors) if name == "stop_loss" else None
+    if leg_errors:
+        errors[name] = [f"{field}: {message}" for field, messages in leg_errors.items() for message in messages]
+    return first, limit
 
 
 def _choice(body: dict, name: str, choices: tuple[str, ...], errors: dict, *, default: str | None = None):
@@ -119,8 +146,12 @@ def _decimal(body: dict, name: str, errors: dict, *, required: bool = False) -> 
 
 
 def ack(entered: Entered) -> tuple[int, dict]:
-    """The native answer to an accepted order: 201 and the order, or 200 and the earlier order of a repeat."""
-    return (201 if entered.created else 200), order_as_dict(entered.order)
+    """The native answer to an accepted order: 201 and the order, or 200 and the earlier order of a repeat; the first
+    order of a class shows its legs (their quantity is what the class has made of them so far)."""
+    body = order_as_dict(entered.order)
+    if entered.order.order_class != OrderClass.SIMPLE:
+        body["legs"] = [order_as_dict(leg) for leg in entered.order.legs_in_order]
+    return (201 if entered.created else 200), body
 
 
 def refusal(exc: Exception) -> tuple[int, dict, dict]:

@@ -1,9 +1,19 @@
 """Request parsing and response shapes of the orders API."""
 from rest_framework import serializers
 
-from ..models import ORDER_API_FIELDS, Instrument, Order, OrderEvent, OrderType, Side, TimeInForce
+from ..models import ORDER_API_FIELDS, Instrument, Order, OrderClass, OrderEvent, OrderType, Side, TimeInForce
 
 PRICE = {"max_digits": 18, "decimal_places": 4}
+
+
+class TakeProfitSerializer(serializers.Serializer):
+    limit_price = serializers.DecimalField(min_value=0, **PRICE)
+
+
+class StopLossSerializer(serializers.Serializer):
+    stop_price = serializers.DecimalField(min_value=0, **PRICE)
+    limit_price = serializers.DecimalField(required=False, min_value=0, help_text="Makes the leg a stop-limit.",
+                                           **PRICE)
 
 
 class OrderCreateSerializer(serializers.Serializer):
@@ -17,6 +27,17 @@ class OrderCreateSerializer(serializers.Serializer):
     limit_price = serializers.DecimalField(required=False, allow_null=True, min_value=0, **PRICE)
     stop_price = serializers.DecimalField(required=False, allow_null=True, min_value=0, **PRICE)
     client_order_id = serializers.RegexField(r"^[A-Za-z0-9._:-]{1,64}$", required=False, allow_blank=False)
+    order_class = serializers.ChoiceField(
+        choices=OrderClass.choices, default=OrderClass.SIMPLE,
+        help_text="bracket and oto: a market or limit buy whose legs (take_profit, stop_loss; oto: one of them) are "
+                  "held until it fills and then sell what it bought, as an OCO pair; oco: a limit sell at "
+                  "take_profit.limit_price with a stop_loss sibling for the same quantity.")
+    take_profit = TakeProfitSerializer(required=False)
+    stop_loss = StopLossSerializer(required=False)
+    trail_price = serializers.DecimalField(required=False, min_value=0, help_text="trailing_stop: the trail in money.",
+                                           **PRICE)
+    trail_percent = serializers.DecimalField(required=False, min_value=0, max_digits=5, decimal_places=2,
+                                             help_text="trailing_stop: the trail in percent.")
 
 
 class OrderReplaceSerializer(serializers.Serializer):
@@ -25,10 +46,13 @@ class OrderReplaceSerializer(serializers.Serializer):
     limit_price = serializers.DecimalField(required=False, min_value=0, **PRICE)
     stop_price = serializers.DecimalField(required=False, min_value=0, **PRICE)
     time_in_force = serializers.ChoiceField(choices=TimeInForce.choices, required=False)
+    trail_price = serializers.DecimalField(required=False, min_value=0, **PRICE)
+    trail_percent = serializers.DecimalField(required=False, min_value=0, max_digits=5, decimal_places=2)
 
     def validate(self, attrs):
-        if not {"qty", "limit_price", "stop_price", "time_in_force"} & attrs.keys():
-            raise serializers.ValidationError("Give at least one of qty, limit_price, stop_price, time_in_force.")
+        if not {"qty", "limit_price", "stop_price", "time_in_force", "trail_price", "trail_percent"} & attrs.keys():
+            raise serializers.ValidationError("Give at least one of qty, limit_price, stop_price, time_in_force, "
+                                              "trail_price, trail_percent.")
         return attrs
 
 
@@ -37,9 +61,22 @@ class OrderCancelSerializer(serializers.Serializer):
 
 
 class OrderSerializer(serializers.ModelSerializer):
+    parent_id = serializers.IntegerField(read_only=True, allow_null=True,
+                                         help_text="A leg's entry (bracket, oto) or its oco pair's first order.")
+
     class Meta:
         model = Order
         fields = ORDER_API_FIELDS
+        read_only_fields = fields
+
+
+class OrderDetailSerializer(OrderSerializer):
+    """An order with its legs (for the first order of a class; empty otherwise)."""
+
+    legs = OrderSerializer(many=True, read_only=True, source="legs_in_order")
+
+    class Meta(OrderSerializer.Meta):
+        fields = (*ORDER_API_FIELDS, "legs")
         read_only_fields = fields
 
 

@@ -20,6 +20,7 @@ from .serializers import (
     InstrumentSerializer,
     OrderCancelSerializer,
     OrderCreateSerializer,
+    OrderDetailSerializer,
     OrderEventSerializer,
     OrderReplaceSerializer,
     OrderSerializer,
@@ -66,7 +67,7 @@ class OrderListCreateView(generics.ListAPIView):
             updated_after=_datetime_param(self.request, "updated_after"))
 
     @extend_schema(request=OrderCreateSerializer,
-                   responses={201: OrderSerializer, 200: OrderSerializer} | refusals(422, 429),
+                   responses={201: OrderDetailSerializer, 200: OrderDetailSerializer} | refusals(422, 429),
                    parameters=[OpenApiParameter(
                        "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
                        description="Optional. The same key with the same body replays the stored answer "
@@ -90,12 +91,12 @@ class OrderDetailView(APIView):
             return [IsAuthenticated(), CanTrade(), HasTradeScope()]
         return [IsAuthenticated()]
 
-    @extend_schema(responses=OrderSerializer)
+    @extend_schema(responses=OrderDetailSerializer)
     def get(self, request, order_id: int):
         order = selectors.order_for_user(request.user, order_id)
         if order is None:
             raise ApiError("Order not found.", code="order_not_found", status_code=404)
-        return Response(OrderSerializer(order).data)
+        return Response(OrderDetailSerializer(order).data)
 
     @extend_schema(request=OrderReplaceSerializer, responses={200: OrderSerializer} | refusals(409, 422))
     def patch(self, request, order_id: int):
@@ -105,7 +106,9 @@ class OrderDetailView(APIView):
         try:
             order = services.order_replace(user=request.user, order_id=order_id, version=data["version"],
                                            qty=data.get("qty"), limit_price=data.get("limit_price"),
-                                           stop_price=data.get("stop_price"), time_in_force=data.get("time_in_force"))
+                                           stop_price=data.get("stop_price"), time_in_force=data.get("time_in_force"),
+                                           trail_price=data.get("trail_price"),
+                                           trail_percent=data.get("trail_percent"))
         except OrderError as exc:
             raise _api_error(exc) from exc
         return Response(OrderSerializer(order).data)

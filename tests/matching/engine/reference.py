@@ -194,14 +194,13 @@ class ReferenceBook:
             self.start_mark(o, events)
         self.due = []
         if oco is not None:
-            # Same account, side, time in force and quantity; it enters right after the order.
+            # Same account, side, time in force and quantity; accepted when it enters, right after the order.
             self.max_order_id = max(self.max_order_id, oco.order_id)
-            self.priority += 1
-            y = self.new_leg(oco, o, side, self.priority)
+            y = self.new_leg(oco, o, side, None)
             y.qty = y.leaves_qty = qty
             y.state = DUE
+            y.needs_accept = True
             o.sibling, y.sibling = y.order_id, order_id
-            events.append(("accepted", y.order_id, y.priority))
             self.due.append(y)
         held = []
         for leg in legs:

@@ -83,8 +83,8 @@ def oco_book(book):
     events = limit(book, 1, 7, SELL, 10, 105, oco=Leg(2, STOP, stop_price=95))
     assert ev(events) == [
         Accepted("accepted", 1, 1),
-        Accepted("accepted", 2, 2),
         Rested("rested", 1, SELL, 105, 10, 1),
+        Accepted("accepted", 2, 2),  # the leg enters after the order, with the next priority
     ]
     return book
 
@@ -196,12 +196,12 @@ def test_the_oco_leg_enters_after_the_order_and_before_the_stops_its_trades_trig
 
     assert ev(events) == [
         Accepted("accepted", 4, 4),
-        Accepted("accepted", 5, 5),
         Trade("trade", 99, 1, 2, 4, 9, 7, SELL),
         filled(2, 1, 1),
         partial(4, 2, 1),
         resized(5, 1, 0, "oco"),
         Rested("rested", 4, SELL, 99, 1, 4),
+        Accepted("accepted", 5, 5),
         Rested("rested", 5, SELL, 105, 1, 5),
         StopTriggered("stop_triggered", 1, 99, 99),
         Trade("trade", 95, 1, 3, 1, 9, 8, SELL),
@@ -217,11 +217,10 @@ def test_an_oco_order_filled_on_submit_cancels_its_leg_before_it_enters(book):
 
     assert ev(events) == [
         Accepted("accepted", 2, 2),
-        Accepted("accepted", 3, 3),
         Trade("trade", 100, 3, 1, 2, 9, 7, SELL),
         filled(1, 3, 3),
         filled(2, 3, 3),
-        canceled(3, 3, 0, OCO),
+        canceled(3, 3, 0, OCO),  # never entered: no Accepted
     ]
     assert len(book) == 0
 
