@@ -268,6 +268,9 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
                 order.status = OrderStatus.CANCELED
                 order.reason = reason or ""
                 order.leaves_qty = ZERO
+                if order.saga_state == SagaState.CREATED:
+                    # A leg its class closed before it entered the book: its saga ends with the class.
+                    order_services.order_saga_complete(order=order, events=batch.outbox)
                 _event(batch, order, OrderEventType.CANCELED, reason=reason)
                 _report(batch, order, ExecType.CANCELED, reason=reason or "")
             else:

@@ -215,6 +215,8 @@ SPECTACULAR_SETTINGS = {
         "OrderTypeEnum": "orders.models.OrderType",
         "OrderEventTypeEnum": "orders.models.OrderEventType",
         "SideEnum": "orders.models.Side",
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "OrderClassEnum": "orders.models.OrderClass",
         "MfaMethodEnum": "accounts.models.MfaMethod",
         "ApiKeyScopeEnum": "accounts.models.ApiKeyScope",
     },
