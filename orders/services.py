@@ -1,6 +1,6 @@
 """Writes of the orders context: place, replace, cancel, expire, and the saga's compensation."""
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.apps import apps
@@ -63,14 +63,18 @@ def buy_reservation(qty: Decimal, price: Decimal) -> Decimal:
 
 @dataclass(frozen=True)
 class OrderRequest:
+    """An order as asked for: a quantity, or (market day orders on a fractionable instrument) an amount of money,
+    `notional`, which the checks turn into the quantity (`order_check_against`)."""
+
     symbol: str
     side: str
     type: str
     time_in_force: str
-    qty: Decimal
+    qty: Decimal | None
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     client_order_id: str | None = None
+    notional: Decimal | None = None
 
 
 def _reservation_price(instrument: dict, request: OrderRequest) -> Decimal:
@@ -85,17 +89,25 @@ def _reservation_price(instrument: dict, request: OrderRequest) -> Decimal:
     return checks.protection_price(instrument, request.side)
 
 
-def order_check(*, request: OrderRequest) -> tuple[dict, Decimal]:
-    """Every pre-trade check that needs no lock; returns the instrument and the protection/reservation price."""
+def order_check(*, request: OrderRequest) -> tuple[dict, Decimal, OrderRequest]:
+    """Every pre-trade check that needs no lock; returns the instrument, the protection/reservation price and the
+    request with its quantity (a notional order's, worked out here)."""
     return order_check_against(instrument_get(request.symbol), request=request)
 
 
-def order_check_against(instrument: dict | None, *, request: OrderRequest) -> tuple[dict, Decimal]:
+def order_check_against(instrument: dict | None, *,
+                        request: OrderRequest) -> tuple[dict, Decimal, OrderRequest]:
     """`order_check` with the instrument already read (None: unknown symbol)."""
     try:
         instrument = checks.check_instrument_tradable(instrument, request.symbol)
         checks.check_order_shape(type=request.type, time_in_force=request.time_in_force,
                                  limit_price=request.limit_price, stop_price=request.stop_price)
+        if request.notional is not None:
+            # The one place a notional becomes a quantity: sized at the price the market order's protection and
+            # reservation use, so a buy's reservation covers its fill and it never spends more than the notional.
+            checks.check_notional_order(instrument, type=request.type, time_in_force=request.time_in_force)
+            request = replace(request, qty=checks.notional_qty(
+                instrument, notional=request.notional, price=checks.protection_price(instrument, request.side)))
         prices = [p for p in (request.limit_price, request.stop_price) if p is not None]
         checks.check_grid(instrument, qty=request.qty, prices=prices)
         checks.check_price_band(instrument, prices)
@@ -104,7 +116,7 @@ def order_check_against(instrument: dict | None, *, request: OrderRequest) -> tu
     except OrderRejected as exc:
         orders_rejected.labels(exc.code).inc()
         raise
-    return instrument, price
+    return instrument, price, request
 
 
 @dataclass(frozen=True)
@@ -132,7 +144,7 @@ class Placement:
     def params(self) -> list:
         r = self.request
         return [self.user_id, self.instrument["id"], self.instrument["symbol"], r.client_order_id or None, r.side,
-                r.type, r.time_in_force, r.qty, r.limit_price, r.stop_price, self.protection, self.reserve,
+                r.type, r.time_in_force, r.qty, r.notional, r.limit_price, r.stop_price, self.protection, self.reserve,
                 self.asset, MATCHING_QUEUE, self.now]
 
     def refusal(self, exc: Exception) -> OrderRejected | None:
@@ -163,7 +175,7 @@ def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     order, unchanged. The database part is the function orders_place (orders/sql/orders_place.sql): replay
     check, order row, outbox event, reservation entry with the lock and check of available cash or shares.
     """
-    instrument, price = order_check(request=request)
+    instrument, price, request = order_check(request=request)
     placement = Placement.of(user_id=user.pk, request=request, instrument=instrument, price=price)
     try:
         created, order = _orders_place(placement.params())
@@ -193,7 +205,7 @@ def _accepted_event_data_sql(row: str) -> str:
 _ORDER_COLUMNS = [field.column for field in Order._meta.concrete_fields]
 _ORDER_ATTNAMES = [field.attname for field in Order._meta.concrete_fields]
 ACCEPT_SQL = f"""
-WITH placed AS (SELECT * FROM orders_place({", ".join(["%s"] * 15)})),
+WITH placed AS (SELECT * FROM orders_place({", ".join(["%s"] * 16)})),
 accepted AS (
     INSERT INTO orders_orderevent (order_id, type, data, created_at)
     SELECT (p.placed).id, 'accepted', {_accepted_event_data_sql("p.placed")}, (p.placed).created_at
@@ -291,7 +303,7 @@ def order_replace(*, user, order_id: int, version: int | None, qty: Decimal | No
             raise OrderRejected("Immediate orders cannot be replaced.", code="not_replaceable")
         request = OrderRequest(symbol=order.symbol, side=order.side, type=order.type, time_in_force=new_tif,
                                qty=new_qty, limit_price=new_limit, stop_price=new_stop)
-        instrument, price = order_check(request=request)
+        instrument, price, _ = order_check(request=request)
         new_leaves = new_qty - order.cum_qty
         required = buy_reservation(new_leaves, price) if order.side == Side.BUY else new_leaves
         delta = required - order.reserved_amount
