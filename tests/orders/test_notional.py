@@ -232,3 +232,36 @@ def test_instruments_say_whether_they_are_fractionable(fractionable, instrument)
 
     assert symbols["FRAC"]["fractionable"] is True and symbols["ACME"]["fractionable"] is False
 
+
+def test_the_demo_has_fractionable_instruments_and_an_older_demo_gets_them(django_capture_on_commit_callbacks):
+    import io
+
+    from orders import demo
+
+    Instrument.objects.create(symbol="AAPL", name="Apple Inc.", reference_price=Decimal("189.50"))  # lot 1
+    with django_capture_on_commit_callbacks(execute=True):
+        demo.seed_demo(io.StringIO())
+
+    lots = dict(Instrument.objects.values_list("symbol", "lot_size"))
+    assert lots["AAPL"] == Decimal("0.001") and lots["NVDA"] == Decimal("0.0001") and lots["GOOGL"] == 1
+    assert {i.symbol for i in Instrument.objects.all() if i.fractionable} == {"AAPL", "MSFT", "NVDA"}
+
+
+@pytest.mark.usefixtures("fresh_books")
+def test_matching_rebuilds_a_book_whose_lot_size_changed(instrument, make_trader):
+    seller = make_trader(shares={"ACME": "10"})
+    buyer = make_trader(cash="1000")
+    order_place(user=seller, request=OrderRequest(symbol="ACME", side="sell", type="limit", time_in_force="gtc",
+                                                  qty=Decimal("3"), limit_price=Decimal("100.00")))
+    match()  # the book is cached on the whole-share grid
+    Instrument.objects.filter(pk=instrument.pk).update(lot_size=Decimal("0.01"))
+    instrument_cache_invalidate("ACME")
+
+    bought, _ = order_place(user=buyer, request=OrderRequest(symbol="ACME", side="buy", type="market",
+                                                             time_in_force="day", qty=None, notional=Decimal("55")))
+    match()
+
+    bought.refresh_from_db()
+    assert (bought.qty, bought.status, bought.cum_qty) == (Decimal("0.5"), "filled", Decimal("0.5"))
+    assert balance(seller, "securities_reserved", "ACME") == Decimal("2.5")
+    assert_books_balanced()
