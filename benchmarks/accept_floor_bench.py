@@ -97,7 +97,7 @@ def main() -> None:
     users = list(get_user_model().objects.filter(email__startswith="bench-trader-").values_list("pk", flat=True))
     request = OrderRequest(symbol=SYMBOL, side=body["side"], type=body["type"], time_in_force=body["time_in_force"],
                            qty=Decimal(body["qty"]), limit_price=Decimal(body["limit_price"]))
-    instrument, price = order_check_against(instrument_get(SYMBOL), request=request)
+    instrument, price, request = order_check_against(instrument_get(SYMBOL), request=request)
     with connection.cursor() as cursor:
         cursor.execute(SCRATCH)
         cursor.execute("INSERT INTO bench_floor.traders SELECT i - 1, u "

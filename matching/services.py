@@ -423,7 +423,9 @@ def _session(symbol: str) -> tuple[CachedBook, Instrument, BookState]:
     instrument = Instrument.objects.get(symbol=symbol)
     state, _ = BookState.objects.select_for_update().get_or_create(symbol=symbol)
     cached = _books.get(symbol)
-    if cached is None or cached.dirty or cached.version != state.version:
+    if (cached is None or cached.dirty or cached.version != state.version
+            or (cached.grid.tick_size, cached.grid.lot_size) != (instrument.tick_size, instrument.lot_size)):
+        # A grid changed by staff or the demo seed: the resting orders are read again on the new one.
         cached = _rebuild(symbol, instrument, state.version)
         _books[symbol] = cached
     return cached, instrument, state

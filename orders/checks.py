@@ -4,6 +4,8 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from .errors import OrderRejected
 from .models import OrderClass, OrderType, Side, TimeInForce, TradingStatus
 
+CENT = Decimal("0.01")
+
 
 def _on_grid(value: Decimal, step: Decimal) -> bool:
     return (value / step) == (value / step).to_integral_value()
@@ -74,6 +76,30 @@ def protection_price(instrument: dict, side: str) -> Decimal:
     """How far a market order may walk the book: the edge of the price band on its side."""
     low, high = price_band(instrument)
     return high if side == Side.BUY else low
+
+
+def check_notional_order(instrument: dict, *, type: str, time_in_force: str) -> None:
+    """An order given as an amount of money: a market day order, on an instrument traded in fractions of a share."""
+    if type != OrderType.MARKET or time_in_force != TimeInForce.DAY:
+        raise OrderRejected("Notional orders must be market orders with time in force day; give qty otherwise.",
+                            code="notional_not_supported", details={"type": type, "time_in_force": time_in_force})
+    if instrument["lot_size"] >= 1:
+        raise OrderRejected(f"{instrument['symbol']} trades in whole lots of {instrument['lot_size']}: give qty, "
+                            f"not notional.", code="not_fractionable",
+                            details={"lot_size": str(instrument["lot_size"])})
+
+
+def notional_qty(instrument: dict, *, notional: Decimal, price: Decimal) -> Decimal:
+    """The quantity `notional` pays for at `price`, rounded down to the lot size (never more than it pays for)."""
+    lot = instrument["lot_size"]
+    qty = (notional // (price * lot)) * lot  # Decimal // is exact: no rounding up at a lot boundary
+    if qty <= 0:
+        smallest = (price * lot).quantize(CENT, rounding=ROUND_UP)
+        raise OrderRejected(f"{notional} is less than one lot ({lot}) at {price}; the smallest notional is "
+                            f"{smallest}.", code="notional_too_small",
+                            details={"notional": str(notional), "min_notional": str(smallest), "price": str(price),
+                                     "lot_size": str(lot)})
+    return qty
 
 
 def check_notional(instrument: dict, notional: Decimal) -> None:

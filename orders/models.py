@@ -43,6 +43,11 @@ class Instrument(models.Model):
     def __str__(self) -> str:
         return self.symbol
 
+    @property
+    def fractionable(self) -> bool:
+        """A lot below one share: orders may be for part of a share, and for an amount of money (`notional`)."""
+        return self.lot_size < 1
+
 
 class TradingSession(models.Model):
     """The trading calendar: one row per trading day with its open and close instants (UTC)."""
@@ -129,6 +134,8 @@ class Order(models.Model):
     type = models.CharField(max_length=16, choices=OrderType.choices)
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices)
     qty = models.DecimalField(max_digits=18, decimal_places=4)
+    # The amount of money asked for, when the order came as one (a notional order); qty is what it became.
+    notional = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
     limit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     stop_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     # Market orders (and stops once triggered) never trade beyond this price; it also sizes the buy reservation.
@@ -167,6 +174,8 @@ class Order(models.Model):
             models.CheckConstraint(condition=Q(cum_qty__gte=0) & Q(leaves_qty__gte=0) & Q(cum_qty__lte=F("qty")),
                                    name="order_quantities_consistent"),
             models.CheckConstraint(condition=Q(reserved_amount__gte=0), name="order_reserved_non_negative"),
+            models.CheckConstraint(condition=Q(notional__isnull=True) | Q(notional__gt=0),
+                                   name="order_notional_positive"),
         ]
         indexes = [
             models.Index(fields=["user", "-id"], name="order_user_recent_idx"),
@@ -222,10 +231,12 @@ class OrderEvent(models.Model):
 # The order's fields, declared once. Everything that shows, records or writes an order derives from these lists:
 # the API's JSON (OrderSerializer, the ACK, the order in each execution report, and from it the Alpaca shape),
 # the state each OrderEvent records (replaying the log rebuilds it), and matching's write-back of a batch.
-ORDER_API_FIELDS = ("id", "client_order_id", "symbol", "side", "type", "time_in_force", "qty", "limit_price",
-                    "stop_price", "protection_price", "status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount",
-                    "fees_paid", "version", "saga_state", "reason", "order_class", "parent_id", "trail_price",
-                    "trail_percent", "hwm", "created_at", "updated_at")
+ORDER_API_FIELDS = ("id", "client_order_id", "symbol", "side", "type", "time_in_force", "qty", "notional",
+                    "limit_price", "stop_price", "protection_price", "status", "cum_qty", "leaves_qty", "avg_px",
+                    "reserved_amount", "fees_paid", "version", "saga_state", "reason", "order_class", "parent_id",
+                    "trail_price", "trail_percent", "hwm", "created_at", "updated_at")
+# `notional` is not in the state: like side and type it is fixed when the order is accepted (a market order is
+# never replaced), so no event changes it.
 ORDER_STATE_FIELDS = ("status", "qty", "cum_qty", "leaves_qty", "avg_px", "limit_price", "stop_price",
                       "time_in_force", "reserved_amount", "version", "reason", "trail_price", "trail_percent", "hwm")
 ORDER_MATCHING_FIELDS = ("status", "qty", "cum_qty", "leaves_qty", "avg_px", "stop_price", "hwm", "reserved_amount",

@@ -1,7 +1,7 @@
 """Writes of the orders context: place, replace, cancel, expire, and the saga's compensation."""
 import contextlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_UP, Decimal
 
 from django.apps import apps
@@ -66,14 +66,18 @@ def buy_reservation(qty: Decimal, price: Decimal) -> Decimal:
 
 @dataclass(frozen=True)
 class OrderRequest:
+    """An order as asked for: a quantity, or (market day orders on a fractionable instrument) an amount of money,
+    `notional`, which the checks turn into the quantity (`order_check_against`)."""
+
     symbol: str
     side: str
     type: str
     time_in_force: str
-    qty: Decimal
+    qty: Decimal | None
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     client_order_id: str | None = None
+    notional: Decimal | None = None
     order_class: str = OrderClass.SIMPLE
     # The legs of a bracket, oto or oco: take-profit limit, stop-loss stop (and limit: a stop-limit leg).
     take_profit: Decimal | None = None
@@ -112,17 +116,25 @@ def _reservation_price(instrument: dict, request: OrderRequest) -> Decimal:
     return checks.protection_price(instrument, request.side)
 
 
-def order_check(*, request: OrderRequest) -> tuple[dict, Decimal]:
-    """Every pre-trade check that needs no lock; returns the instrument and the protection/reservation price."""
+def order_check(*, request: OrderRequest) -> tuple[dict, Decimal, OrderRequest]:
+    """Every pre-trade check that needs no lock; returns the instrument, the protection/reservation price and the
+    request with its quantity (a notional order's, worked out here)."""
     return order_check_against(instrument_get(request.symbol), request=request)
 
 
-def order_check_against(instrument: dict | None, *, request: OrderRequest) -> tuple[dict, Decimal]:
+def order_check_against(instrument: dict | None, *,
+                        request: OrderRequest) -> tuple[dict, Decimal, OrderRequest]:
     """`order_check` with the instrument already read (None: unknown symbol)."""
     try:
         instrument = checks.check_instrument_tradable(instrument, request.symbol)
         checks.check_order_shape(type=request.type, time_in_force=request.time_in_force,
                                  limit_price=request.limit_price, stop_price=request.stop_price)
+        if request.notional is not None:
+            # The one place a notional becomes a quantity: sized at the price the market order's protection and
+            # reservation use, so a buy's reservation covers its fill and it never spends more than the notional.
+            checks.check_notional_order(instrument, type=request.type, time_in_force=request.time_in_force)
+            request = replace(request, qty=checks.notional_qty(
+                instrument, notional=request.notional, price=checks.protection_price(instrument, request.side)))
         if request.order_class != OrderClass.SIMPLE or request.type == OrderType.TRAILING_STOP or any(
                 value is not None for value in (request.take_profit, request.stop_loss, request.stop_loss_limit,
                                                 request.trail_price, request.trail_percent)):
@@ -140,7 +152,7 @@ def order_check_against(instrument: dict | None, *, request: OrderRequest) -> tu
     except OrderRejected as exc:
         orders_rejected.labels(exc.code).inc()
         raise
-    return instrument, price
+    return instrument, price, request
 
 
 @dataclass(frozen=True)
@@ -168,7 +180,7 @@ class Placement:
     def params(self) -> list:
         r = self.request
         return [self.user_id, self.instrument["id"], self.instrument["symbol"], r.client_order_id or None, r.side,
-                r.type, r.time_in_force, r.qty, r.limit_price, r.stop_price, self.protection, self.reserve,
+                r.type, r.time_in_force, r.qty, r.notional, r.limit_price, r.stop_price, self.protection, self.reserve,
                 self.asset, MATCHING_QUEUE, self.now, r.order_class, r.trail_price, r.trail_percent]
 
     def refusal(self, exc: Exception) -> OrderRejected | None:
@@ -199,7 +211,7 @@ def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     order, unchanged. The database part is the function orders_place (orders/sql/orders_place.sql): replay
     check, order row, outbox event, reservation entry with the lock and check of available cash or shares.
     """
-    instrument, price = order_check(request=request)
+    instrument, price, request = order_check(request=request)
     placement = Placement.of(user_id=user.pk, request=request, instrument=instrument, price=price)
     scope = transaction.atomic() if request.order_class != OrderClass.SIMPLE else contextlib.nullcontext()
     try:
@@ -257,7 +269,7 @@ def _accepted_event_data_sql(row: str) -> str:
 _ORDER_COLUMNS = [field.column for field in Order._meta.concrete_fields]
 _ORDER_ATTNAMES = [field.attname for field in Order._meta.concrete_fields]
 ACCEPT_SQL = f"""
-WITH placed AS (SELECT * FROM orders_place({", ".join(["%s"] * 18)})),
+WITH placed AS (SELECT * FROM orders_place({", ".join(["%s"] * 19)})),
 accepted AS (
     INSERT INTO orders_orderevent (order_id, type, data, created_at)
     SELECT (p.placed).id, 'accepted', {_accepted_event_data_sql("p.placed")}, (p.placed).created_at
@@ -382,7 +394,7 @@ def order_replace(*, user, order_id: int, version: int | None, qty: Decimal | No
         request = OrderRequest(symbol=order.symbol, side=order.side, type=order.type, time_in_force=new_tif,
                                qty=new_qty, limit_price=new_limit, stop_price=None if trailing else new_stop,
                                trail_price=new_trail_price, trail_percent=new_trail_percent)
-        instrument, price = order_check(request=request)
+        instrument, price, _ = order_check(request=request)
         new_leaves = new_qty - order.cum_qty
         if class_leg:
             required = order.reserved_amount

@@ -34,10 +34,10 @@ FLOW_TRADER_EMAIL = "flow-trader@brokerx.example"
 LEVELS = 3
 HALF_SPREAD = Decimal("0.0005")  # of the reference price, at least one tick
 LEVEL_STEP = Decimal("0.0005")
-LEVEL_LOTS = (20, 40, 80)  # size of each level, in lots, before a little noise
+LEVEL_LOTS = (20, 40, 80)  # size of each level, in round lots (`round_lot`), before a little noise
 TAKE_PROBABILITY = 0.6
 MEAN_REVERSION = 0.02  # share of the distance to the anchor price pulled back each tick
-# Inventory: cash for the market maker's bids, shares (in lots) per symbol for its asks; topped up below half.
+# Inventory: cash for the market maker's bids, shares (in round lots) per symbol for its asks; topped up below half.
 BOT_CASH = Decimal("5000000")
 BOT_LOTS = 20000
 TRADER_CASH = Decimal("100000")
@@ -52,6 +52,12 @@ class TickReport:
     canceled: int = 0
     taken: int = 0
     refused: int = 0
+
+
+def round_lot(instrument: Instrument) -> Decimal:
+    """The simulator's unit of size: one share, or the lot where a lot is more (a fractionable instrument's lot is a
+    sliver of a share, too small to size quotes and inventory in)."""
+    return max(instrument.lot_size, Decimal("1"))
 
 
 # --- reference prices -------------------------------------------------------------------------------
@@ -123,7 +129,7 @@ def inventory_top_up(*, user, symbols: list[Instrument], cash: Decimal, lots: in
     wanted = [(LedgerAccount.Kind.CASH_AVAILABLE, currency, cash, balances["cash_available"], None)]
     for instrument in symbols:
         held = balances["securities"].get(instrument.symbol, {}).get("available", Decimal("0"))
-        wanted.append((LedgerAccount.Kind.SECURITIES_AVAILABLE, instrument.symbol, lots * instrument.lot_size, held,
+        wanted.append((LedgerAccount.Kind.SECURITIES_AVAILABLE, instrument.symbol, lots * round_lot(instrument), held,
                        instrument.reference_price))
     for kind, asset, target, held, unit_cost in wanted:
         if only_if_new and (kind, asset) in opened:
@@ -140,7 +146,7 @@ def inventory_top_up(*, user, symbols: list[Instrument], cash: Decimal, lots: in
 
 def _ladder(instrument: Instrument, reference: Decimal, rng: random.Random) -> dict[str, dict[Decimal, Decimal]]:
     """The market maker's wanted quotes: {side: {price: qty}}, well inside the price band."""
-    tick, lot = instrument.tick_size, instrument.lot_size
+    tick, lot = instrument.tick_size, round_lot(instrument)
     band = reference * instrument.price_band_pct
     half_spread = max(reference * HALF_SPREAD, tick)
     step = max(reference * LEVEL_STEP, tick)
@@ -204,7 +210,10 @@ def _take(flow, instrument: Instrument, reference: Decimal, rng: random.Random, 
     reach = max(reference * (HALF_SPREAD + LEVEL_STEP), instrument.tick_size)
     price = (_on_grid(reference + reach, instrument.tick_size, ROUND_CEILING) if side == "buy"
              else _on_grid(reference - reach, instrument.tick_size, ROUND_FLOOR))
-    qty = instrument.lot_size * rng.randint(1, 25)
+    unit, lot = round_lot(instrument), instrument.lot_size
+    qty = unit * rng.randint(1, 25)
+    if lot < unit:  # fractionable: part of a share too, so fractional fills and positions are part of the demo
+        qty += lot * rng.randint(0, int(unit / lot) - 1)
     try:
         order_place(user=flow, request=OrderRequest(symbol=instrument.symbol, side=side, type=OrderType.LIMIT,
                                                     time_in_force="ioc", qty=qty, limit_price=price))

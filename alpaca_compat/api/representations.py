@@ -57,7 +57,7 @@ def order_json(order: dict, *, asset_id: int | None) -> dict:
         "asset_id": ids.encode_str(ids.Kind.ASSET, asset_id) if asset_id else None,
         "symbol": order["symbol"],
         "asset_class": ASSET_CLASS,
-        "notional": None,
+        "notional": num(order.get("notional")),
         "qty": num(order["qty"]),
         "filled_qty": num(order["cum_qty"]) or "0",
         "filled_avg_price": num(order.get("avg_px")),

@@ -108,7 +108,6 @@ _UNSUPPORTED = (
     (lambda body: body.get("order_class") not in (None, "", "simple") or any(
         body.get(leg) for leg in ("legs", "take_profit", "stop_loss")),
      "order_class not supported: only simple orders are available"),
-    (lambda body: body.get("notional") not in (None, ""), "notional orders are not supported; give qty"),
     (lambda body: body.get("type") == "trailing_stop" or any(
         body.get(trail) not in (None, "") for trail in ("trail_price", "trail_percent")),
      "trailing_stop orders are not supported"),

@@ -33,10 +33,11 @@ from ..services import OrderRequest, order_place
 
 RATE_SCOPE = "orders"
 DEFAULT_RATE = "50/s"
-FIELDS = ("symbol", "side", "type", "time_in_force", "qty", "limit_price", "stop_price", "client_order_id",
-          "order_class", "take_profit", "stop_loss", "trail_price", "trail_percent")
+FIELDS = ("symbol", "side", "type", "time_in_force", "qty", "notional", "limit_price", "stop_price",
+          "client_order_id", "order_class", "take_profit", "stop_loss", "trail_price", "trail_percent")
 LEG_FIELDS = {"take_profit": ("limit_price",), "stop_loss": ("stop_price", "limit_price")}
 MAX_DIGITS, DECIMAL_PLACES = 18, 4  # the order columns' numeric(18, 4)
+NOTIONAL_PLACES = 2  # an amount of money, in cents: the notional column's numeric(18, 2)
 _SIDES, _TYPES, _TIFS = tuple(Side.values), tuple(OrderType.values), tuple(TimeInForce.values)
 _CLASSES = tuple(OrderClass.values)
 _CLIENT_ORDER_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
@@ -78,7 +79,13 @@ def order_request_parse(body) -> OrderRequest:
     side = _choice(body, "side", _SIDES, errors)
     order_type = _choice(body, "type", _TYPES, errors)
     time_in_force = _choice(body, "time_in_force", _TIFS, errors, default=TimeInForce.DAY)
-    qty = _decimal(body, "qty", errors, required=True)
+    # A quantity, or an amount of money that the pre-trade checks turn into one (orders.services.order_check).
+    qty = _decimal(body, "qty", errors)
+    notional = _decimal(body, "notional", errors, places=NOTIONAL_PLACES)
+    if body.get("qty") is None and body.get("notional") is None:
+        errors["qty"] = ["This field is required (or give notional)."]
+    elif body.get("qty") is not None and body.get("notional") is not None:
+        errors["notional"] = ["Give qty or notional, not both."]
     limit_price = _decimal(body, "limit_price", errors)
     stop_price = _decimal(body, "stop_price", errors)
     order_class = _choice(body, "order_class", _CLASSES, errors, default=OrderClass.SIMPLE)
@@ -93,7 +100,8 @@ def order_request_parse(body) -> OrderRequest:
     if errors:
         raise OrderInvalid("The request has invalid fields.", details=errors)
     return OrderRequest(symbol=symbol.upper(), side=side, type=order_type, time_in_force=time_in_force, qty=qty,
-                        limit_price=limit_price, stop_price=stop_price, client_order_id=client_order_id,
+                        notional=notional, limit_price=limit_price, stop_price=stop_price,
+                        client_order_id=client_order_id,
                         order_class=order_class, take_profit=take_profit, stop_loss=stop_loss,
                         stop_loss_limit=stop_loss_limit, trail_price=trail_price, trail_percent=trail_percent)
 
@@ -122,11 +130,9 @@ def _choice(body: dict, name: str, choices: tuple[str, ...], errors: dict, *, de
     return value
 
 
-def _decimal(body: dict, name: str, errors: dict, *, required: bool = False) -> Decimal | None:
+def _decimal(body: dict, name: str, errors: dict, *, places: int = DECIMAL_PLACES) -> Decimal | None:
     value = body.get(name)
     if value is None:
-        if required:
-            errors[name] = ["This field is required."]
         return None
     number = None
     if isinstance(value, str | int | float | Decimal) and not isinstance(value, bool):
@@ -137,10 +143,8 @@ def _decimal(body: dict, name: str, errors: dict, *, required: bool = False) -> 
     if number is None or not number.is_finite():
         errors[name] = ["A valid number is required."]
         return None
-    if number <= 0 or number.as_tuple().exponent < -DECIMAL_PLACES or number >= Decimal(10) ** (
-            MAX_DIGITS - DECIMAL_PLACES):
-        errors[name] = [f"A positive number below 1e{MAX_DIGITS - DECIMAL_PLACES} with at most {DECIMAL_PLACES} "
-                        f"decimal places."]
+    if number <= 0 or number.as_tuple().exponent < -places or number >= Decimal(10) ** (MAX_DIGITS - places):
+        errors[name] = [f"A positive number below 1e{MAX_DIGITS - places} with at most {places} decimal places."]
         return None
     return number
 

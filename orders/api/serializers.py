@@ -23,7 +23,13 @@ class OrderCreateSerializer(serializers.Serializer):
     side = serializers.ChoiceField(choices=Side.choices)
     type = serializers.ChoiceField(choices=OrderType.choices)
     time_in_force = serializers.ChoiceField(choices=TimeInForce.choices, default=TimeInForce.DAY)
-    qty = serializers.DecimalField(max_digits=18, decimal_places=4, min_value=0)
+    qty = serializers.DecimalField(max_digits=18, decimal_places=4, min_value=0, required=False,
+                                   help_text="The quantity, a multiple of the lot size. Give qty or notional.")
+    notional = serializers.DecimalField(
+        max_digits=18, decimal_places=2, min_value=0, required=False,
+        help_text="An amount of money instead of qty: market day orders on a fractionable instrument only. The "
+                  "quantity is the notional over the order's protection price (the edge of the price band on its "
+                  "side), rounded down to the lot size; the answer shows both.")
     limit_price = serializers.DecimalField(required=False, allow_null=True, min_value=0, **PRICE)
     stop_price = serializers.DecimalField(required=False, allow_null=True, min_value=0, **PRICE)
     client_order_id = serializers.RegexField(r"^[A-Za-z0-9._:-]{1,64}$", required=False, allow_blank=False)
@@ -88,8 +94,12 @@ class OrderEventSerializer(serializers.ModelSerializer):
 
 
 class InstrumentSerializer(serializers.ModelSerializer):
+    fractionable = serializers.BooleanField(read_only=True,
+                                            help_text="The lot size is below 1: fractional and notional orders.")
+
     class Meta:
         model = Instrument
-        fields = ("symbol", "name", "currency", "tick_size", "lot_size", "reference_price", "last_price",
-                  "price_band_pct", "max_order_notional", "max_order_qty", "trading_status", "is_tradable")
+        fields = ("symbol", "name", "currency", "tick_size", "lot_size", "fractionable", "reference_price",
+                  "last_price", "price_band_pct", "max_order_notional", "max_order_qty", "trading_status",
+                  "is_tradable")
         read_only_fields = fields

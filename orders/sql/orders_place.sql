@@ -4,12 +4,14 @@
 DROP FUNCTION IF EXISTS orders_place(bigint, bigint, text, text, text, text, text, numeric, numeric, numeric, numeric,
                                      numeric, text, text, timestamptz);
 DROP FUNCTION IF EXISTS orders_place(bigint, bigint, text, text, text, text, text, numeric, numeric, numeric, numeric,
-                                     numeric, text, text, timestamptz, text, numeric, numeric);
+                                     numeric, numeric, text, text, timestamptz);
+DROP FUNCTION IF EXISTS orders_place(bigint, bigint, text, text, text, text, text, numeric, numeric, numeric, numeric,
+                                     numeric, numeric, text, text, timestamptz, text, numeric, numeric);
 CREATE FUNCTION orders_place(
     p_user_id bigint, p_instrument_id bigint, p_symbol text, p_client_order_id text, p_side text, p_type text,
-    p_time_in_force text, p_qty numeric, p_limit_price numeric, p_stop_price numeric, p_protection_price numeric,
-    p_reserve numeric, p_asset text, p_queue text, p_now timestamptz, p_order_class text, p_trail_price numeric,
-    p_trail_percent numeric
+    p_time_in_force text, p_qty numeric, p_notional numeric, p_limit_price numeric, p_stop_price numeric,
+    p_protection_price numeric, p_reserve numeric, p_asset text, p_queue text, p_now timestamptz,
+    p_order_class text, p_trail_price numeric, p_trail_percent numeric
 ) RETURNS TABLE (created boolean, placed orders_order)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -47,12 +49,12 @@ BEGIN
     v_order_id := nextval(pg_get_serial_sequence('orders_order', 'id'));
     v_client_order_id := coalesce(p_client_order_id, v_order_id::text);
     INSERT INTO orders_order (id, user_id, instrument_id, symbol, client_order_id, side, type, time_in_force, qty,
-                              limit_price, stop_price, protection_price, status, cum_qty, leaves_qty, avg_px,
+                              notional, limit_price, stop_price, protection_price, status, cum_qty, leaves_qty, avg_px,
                               reserved_amount, fees_paid, version, book_seq, stop_triggered, saga_state, reason,
                               order_class, trail_price, trail_percent, created_at, updated_at)
     VALUES (v_order_id, p_user_id, p_instrument_id, p_symbol, v_client_order_id, p_side, p_type, p_time_in_force,
-            p_qty, p_limit_price, p_stop_price, p_protection_price, 'new', 0, p_qty, NULL, p_reserve, 0, 1, NULL,
-            false, 'created', '', p_order_class, p_trail_price, p_trail_percent, p_now, p_now)
+            p_qty, p_notional, p_limit_price, p_stop_price, p_protection_price, 'new', 0, p_qty, NULL, p_reserve, 0, 1,
+            NULL, false, 'created', '', p_order_class, p_trail_price, p_trail_percent, p_now, p_now)
     ON CONFLICT (user_id, client_order_id) DO NOTHING
     RETURNING * INTO v_order;
     IF NOT FOUND THEN  -- the same client_order_id committed meanwhile by a concurrent request

@@ -331,7 +331,8 @@ def test_selling_shares_not_held_is_403(sdk, trader_with_key, alpaca_instrument)
     (_limit(limit_price=150), 422, 42210000),  # outside the price band
     (_limit(symbol="NOSUCH"), 422, 40010001),
     (_limit(qty=1.5), 422, 42210000),  # not a whole lot
-    (request("MarketOrderRequest", symbol="ACME", notional=100, side="buy", time_in_force="day"), 422, 40010001),
+    # ACME trades in whole shares: no notional (test_sdk_notional.py places one on a fractionable instrument).
+    (request("MarketOrderRequest", symbol="ACME", notional=100, side="buy", time_in_force="day"), 422, 42210000),
     (request("TrailingStopOrderRequest", symbol="ACME", qty=1, side="buy", time_in_force="day", trail_price=1),
      422, 40010001),
     (_limit(tif="opg"), 422, 40010001),

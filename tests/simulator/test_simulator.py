@@ -141,3 +141,28 @@ def test_the_market_maker_requotes_a_jump_without_crossing_its_own_quotes(instru
     asks = sorted(o.limit_price for o in maker.filter(side="sell", status__in=["new", "partially_filled"]))
     assert bids and asks and bids[-1] < Decimal("100.00") + Decimal(jump) < asks[0]
     assert_books_balanced()
+
+
+def test_a_fractionable_instrument_is_quoted_in_shares_and_trades_fractions(instrument, staff):
+    Instrument.objects.filter(pk=instrument.pk).update(lot_size=Decimal("0.001"))
+    instrument.refresh_from_db()
+    from orders.selectors import instrument_cache_invalidate
+
+    instrument_cache_invalidate("ACME")
+    demo.seed_demo(io.StringIO())
+    from accounts.models import User
+
+    maker = User.objects.get(email=MARKET_MAKER_EMAIL)
+    assert balances_for_user(maker)["securities"]["ACME"]["available"] == 20000  # whole shares, not 20000 lots
+    rng = random.Random(5)
+    for _ in range(8):
+        with committed():
+            simulator_tick(rng=rng, symbols=["ACME"], volatility=Decimal("0.002"))
+        match_all()
+
+    quotes = Order.objects.filter(user=maker, type="limit")
+    # Quoted in whole shares (a re-quote keeps what a fractional fill took, so only the first size is whole).
+    first_sizes = [o.events.order_by("id").first().data["qty"] for o in quotes]
+    assert first_sizes and all(Decimal(q) >= 1 and Decimal(q) % 1 == 0 for q in first_sizes)
+    assert any(t.qty % 1 for t in Trade.objects.filter(symbol="ACME"))  # a fraction of a share traded
+    assert_books_balanced()

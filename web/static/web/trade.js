@@ -443,7 +443,8 @@
       el("td", {}, el("strong", {}, o.symbol)),
       el("td", { class: o.side }, o.side === "buy" ? "Buy" : "Sell"),
       el("td", {}, fmt.label(o.type)),
-      el("td", { class: "r num" }, fmt.qty(o.qty)),
+      // A notional order (placed over the API) shows the amount asked for beside the quantity it became.
+      el("td", { class: "r num" }, o.notional ? `${fmt.qty(o.qty)} ($${fmt.money(o.notional)})` : fmt.qty(o.qty)),
       el("td", { class: "r num" }, fmt.qty(o.cum_qty)),
       el("td", { class: "r num" }, o.limit_price ? fmt.fixed(o.limit_price, d) : "—"),
       el("td", { class: "r num" }, o.stop_price ? fmt.fixed(o.stop_price, d) : "—"),

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0007_instrument_previous_close'),
+        ('orders', '0008_order_notional'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
