@@ -117,20 +117,20 @@ def test_the_watchlist_adds_switches_and_removes_symbols(page, sign_in_as, instr
     panel = page.locator("#watchlist")
     expect(panel.locator("#watchlist-body")).to_contain_text("No symbols watched yet.")
 
-    panel.get_by_label("Symbol to watch").select_option("BOLT")
+    panel.get_by_label("Add to the watchlist").select_option("BOLT")
     panel.get_by_role("button", name="Watch", exact=True).click()
     bolt = panel.locator('#watchlist-body tr[data-symbol="BOLT"]')
     expect(bolt.locator('[data-field="last"]')).to_have_text("21.00")
     expect(bolt.locator('[data-field="change"]')).to_have_text("+1.00 (+5.00%)")
     expect(bolt.locator('[data-field="change"]')).to_have_class(re.compile(r"\bpos\b"))
-    panel.get_by_label("Symbol to watch").select_option("ACME")
+    panel.get_by_label("Add to the watchlist").select_option("ACME")
     panel.get_by_role("button", name="Watch", exact=True).click()
     acme = panel.locator('#watchlist-body tr[data-symbol="ACME"]')
     expect(acme.locator('[data-field="change"]')).to_have_text("-2.00 (-2.00%)")
     expect(acme).to_have_class(re.compile(r"\bselected\b"))  # the page's symbol
     watchlist = Watchlist.objects.get(user=trader)
     assert [item.instrument.symbol for item in watchlist.items.all()] == ["BOLT", "ACME"]
-    expect(panel.get_by_label("Symbol to watch").locator("option")).to_have_count(0)  # nothing left to add
+    expect(panel.get_by_label("Add to the watchlist").locator("option")).to_have_count(0)  # nothing left to add
 
     panel.get_by_role("button", name="Trade BOLT").click()
     expect(page.locator("#symbol")).to_have_value("BOLT")
