@@ -1,9 +1,13 @@
 """Public market data of a symbol: candles kept with its trades, snapshots cached in Redis, live pushes after commit.
 
 Four streams per symbol, each numbered on its own (`seq`): `quote` (L1), `book` (L2 depth: a snapshot, then
-increments), `trades` and `bars` (1-minute candles). Postgres is the record; Redis holds the last published
+increments), `trades` and `bars` (candles). Postgres is the record; Redis holds the last published
 state of each symbol (for the increments and the sequence numbers) and versioned REST snapshots; the push is
 a hint delivered at most once, so a client that sees a gap re-syncs over REST (ADR 005).
+
+Only 1-minute bars are written, in the matching transaction. The other timeframes (5Min, 15Min, 1Hour, 1Day) are
+aggregated from them when read, and pushed after the commit as the updated current candle: the minutes of its
+period before the updated one (read once per minute, kept in Redis with the stream state) plus the updated minute.
 """
 import json
 import logging
@@ -11,11 +15,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django_redis import get_redis_connection
@@ -41,6 +46,45 @@ ZERO = Decimal("0")
 
 class UnknownSymbol(Exception):
     pass
+
+
+# Candle timeframes in Alpaca's market data spelling, each the length of its period. Days run UTC midnight to
+# midnight, hours and minutes align to the UTC clock.
+TIMEFRAMES = {"1Min": timedelta(minutes=1), "5Min": timedelta(minutes=5), "15Min": timedelta(minutes=15),
+              "1Hour": timedelta(hours=1), "1Day": timedelta(days=1)}
+# Alpaca's own short forms of the same timeframes; answers always name the long form.
+TIMEFRAME_ALIASES = {"1T": "1Min", "5T": "5Min", "15T": "15Min", "1H": "1Hour", "1D": "1Day"}
+MINUTE = "1Min"
+HIGHER_TIMEFRAMES = tuple(name for name in TIMEFRAMES if name != MINUTE)
+_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # a UTC midnight: every period above starts on a multiple from it
+
+
+class InvalidTimeframe(ValueError):
+    def __init__(self, raw):
+        super().__init__(f"timeframe must be one of {', '.join(TIMEFRAMES)} (or {', '.join(TIMEFRAME_ALIASES)}).")
+        self.raw = raw
+
+
+def timeframe_parse(raw) -> str:
+    """The canonical name of a timeframe parameter (default 1Min); InvalidTimeframe for anything else."""
+    if raw is None or raw == "":
+        return MINUTE
+    name = TIMEFRAME_ALIASES.get(raw, raw) if isinstance(raw, str) else None
+    if name not in TIMEFRAMES:
+        raise InvalidTimeframe(raw)
+    return name
+
+
+def period_start(moment: datetime, timeframe: str) -> datetime:
+    """The start of the timeframe's period that holds `moment` (Postgres' date_bin with the same origin)."""
+    step = TIMEFRAMES[timeframe]
+    return moment - (moment - _ORIGIN) % step
+
+
+def _period_ceil(moment: datetime, timeframe: str) -> datetime:
+    """The first period start at or after `moment`."""
+    start = period_start(moment, timeframe)
+    return start if start == moment else start + TIMEFRAMES[timeframe]
 
 
 def market_group(symbol: str) -> str:
@@ -129,6 +173,108 @@ RETURNING id, symbol, start, open, high, low, close, volume, notional, trade_cou
 """
 
 
+# --- candles of any timeframe, aggregated from the 1-minute bars ------------------------------------------
+
+_BAR_COLUMNS = """(array_agg(open ORDER BY start))[1], max(high), min(low), (array_agg(close ORDER BY start DESC))[1],
+    sum(volume), sum(notional), sum(trade_count)"""
+
+# The latest `limit` periods that have bars: walk back one period at a time (one index probe each), then aggregate
+# the minutes from the oldest of them. Without the walk, "the latest 100 days" would aggregate a symbol's history.
+_LATEST_SQL = """
+WITH RECURSIVE periods(period, n) AS (
+    SELECT date_bin(%(step)s, max(start), %(origin)s), 1 FROM matching_bar WHERE {range}
+  UNION ALL
+    SELECT date_bin(%(step)s, (SELECT max(start) FROM matching_bar WHERE {range} AND start < p.period), %(origin)s),
+           p.n + 1
+    FROM periods p WHERE p.period IS NOT NULL AND p.n < %(limit)s
+)
+SELECT date_bin(%(step)s, start, %(origin)s) AS period, {columns}
+FROM matching_bar WHERE {range} AND start >= (SELECT min(period) FROM periods)
+GROUP BY 1 ORDER BY 1
+"""
+
+# The first `limit` periods with bars from the lower bound on: the same walk, forwards.
+_FIRST_SQL = """
+WITH RECURSIVE periods(period, n) AS (
+    SELECT date_bin(%(step)s, min(start), %(origin)s), 1 FROM matching_bar WHERE {range}
+  UNION ALL
+    SELECT date_bin(%(step)s, (SELECT min(start) FROM matching_bar WHERE {range} AND start >= p.period + %(step)s),
+                    %(origin)s), p.n + 1
+    FROM periods p WHERE p.period IS NOT NULL AND p.n < %(limit)s
+)
+SELECT date_bin(%(step)s, start, %(origin)s) AS period, {columns}
+FROM matching_bar WHERE {range} AND start < (SELECT max(period) FROM periods) + %(step)s
+GROUP BY 1 ORDER BY 1
+"""
+
+# The minutes of one period before a given minute, as one candle (None when there are none).
+_PRIOR_SQL = """
+SELECT {columns} FROM matching_bar WHERE symbol = %(symbol)s AND start >= %(lo)s AND start < %(hi)s
+HAVING count(*) > 0
+"""
+
+
+def _bar_of(symbol: str, start: datetime, row) -> Bar:
+    o, h, low, c, v, n, k = row
+    return Bar(symbol=symbol, start=start, open=o, high=h, low=low, close=c, volume=v, notional=n, trade_count=k)
+
+
+def bars_aggregate(symbol: str, timeframe: str, *, limit: int, start: datetime | None = None,
+                   end: datetime | None = None) -> list[Bar]:
+    """Candles of a timeframe, oldest first: the latest `limit`, or the first `limit` from `start`; only candles
+    whose period starts in [start, end). Open is the first minute's open, close the last minute's close."""
+    params = {"symbol": symbol, "step": TIMEFRAMES[timeframe], "origin": _ORIGIN, "limit": limit}
+    conditions = ["symbol = %(symbol)s"]
+    if start is not None:
+        params["lo"] = _period_ceil(start, timeframe)
+        conditions.append("start >= %(lo)s")
+    if end is not None:
+        params["hi"] = _period_ceil(end, timeframe)
+        conditions.append("start < %(hi)s")
+    sql = (_FIRST_SQL if start is not None else _LATEST_SQL).format(range=" AND ".join(conditions),
+                                                                    columns=_BAR_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [_bar_of(symbol, row[0], row[1:]) for row in cursor.fetchall()]
+
+
+def _prior_of(symbol: str, timeframe: str, minute: datetime) -> list | None:
+    """The minutes of `minute`'s period before it, as [open, high, low, close, volume, notional, count] strings."""
+    period = period_start(minute, timeframe)
+    if period == minute:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(_PRIOR_SQL.format(columns=_BAR_COLUMNS), {"symbol": symbol, "lo": period, "hi": minute})
+        row = cursor.fetchone()
+    return None if row is None else [str(value) for value in row]
+
+
+def _candle(bar: Bar, timeframe: str, prior: list | None) -> Bar:
+    """The current candle of the timeframe: the period's earlier minutes (`prior`) and the updated minute `bar`."""
+    start = period_start(bar.start, timeframe)
+    if prior is None:
+        return Bar(symbol=bar.symbol, start=start, open=bar.open, high=bar.high, low=bar.low, close=bar.close,
+                   volume=bar.volume, notional=bar.notional, trade_count=bar.trade_count)
+    o, h, low, _, v, n, k = prior
+    return Bar(symbol=bar.symbol, start=start, open=Decimal(o), high=max(Decimal(h), bar.high),
+               low=min(Decimal(low), bar.low), close=bar.close, volume=Decimal(v) + bar.volume,
+               notional=Decimal(n) + bar.notional, trade_count=int(k) + bar.trade_count)
+
+
+def _higher_candles(symbol: str, bar: Bar, priors: dict) -> list[tuple[str, Bar]]:
+    """The candle of every higher timeframe that a 1-minute bar update changes. `priors` ({timeframe: [minute,
+    prior]}) caches each timeframe's earlier minutes for the minute last updated: they are read from Postgres once per
+    minute, and they cannot change afterwards (a symbol's batches commit one after the other, in time order)."""
+    minute = bar.start.isoformat()
+    candles = []
+    for timeframe in HIGHER_TIMEFRAMES:
+        cached = priors.get(timeframe)
+        if cached is None or cached[0] != minute:
+            cached = priors[timeframe] = [minute, _prior_of(symbol, timeframe, bar.start)]
+        candles.append((timeframe, _candle(bar, timeframe, cached[1])))
+    return candles
+
+
 def market_record_trades(*, symbol: str, trades: Iterable[Trade], version: int | None = None) -> list[Bar]:
     """Fold a matching batch's saved trades into their 1-minute bars (one statement, in the caller's transaction).
 
@@ -207,6 +353,7 @@ def market_publish(*, symbol: str, book, grid, trades: list[Trade]) -> list[dict
             # Sequence numbers live in Redis; if it lost them they restart at 1 under a new epoch.
             epoch = live.get("epoch") or secrets.token_hex(4)
             seq = {stream: _seq_of(live, stream) for stream in STREAMS}
+            priors = dict(live.get("priors") or {})
             # A publish that lost the race to a newer batch's publish keeps only its trades.
             stale = version is not None and version <= int(live.get("book_version") or 0)
             if not stale:
@@ -226,8 +373,20 @@ def market_publish(*, symbol: str, book, grid, trades: list[Trade]) -> list[dict
                         messages.append({"type": "book", "symbol": symbol, "seq": seq["book"], "snapshot": False,
                                          "bids": bids, "asks": asks, "timestamp": now})
                 for bar in bars:
+                    # One number per minute update: each timeframe's candle of it carries the same seq, so a
+                    # subscriber to any one timeframe sees 1, 2, 3... and a gap means the same as on 1Min.
                     seq["bars"] += 1
-                    messages.append({"type": "bar", "symbol": symbol, "seq": seq["bars"], **_bar_json(bar, px, qx)})
+                    messages.append({"type": "bar", "symbol": symbol, "seq": seq["bars"], "timeframe": MINUTE,
+                                     **_bar_json(bar, px, qx)})
+                    try:
+                        candles = _higher_candles(symbol, bar, priors)
+                    except DatabaseError:
+                        logger.warning("higher-timeframe candles not pushed; clients re-sync over REST", exc_info=True)
+                        priors.clear()
+                        candles = []
+                    for timeframe, candle in candles:
+                        messages.append({"type": "bar", "symbol": symbol, "seq": seq["bars"], "timeframe": timeframe,
+                                         **_bar_json(candle, px, qx)})
             if trades:
                 seq["trades"] += 1
                 messages.append({"type": "trades", "symbol": symbol, "seq": seq["trades"],
@@ -237,7 +396,8 @@ def market_publish(*, symbol: str, book, grid, trades: list[Trade]) -> list[dict
             for message in messages:
                 message["epoch"] = epoch
             state = {"epoch": epoch, "seq": seq, "book_version": max(version or 0, int(live.get("book_version") or 0)),
-                     "quote": live.get("quote") if stale else quote, "book": live.get("book") if stale else levels}
+                     "quote": live.get("quote") if stale else quote, "book": live.get("book") if stale else levels,
+                     "priors": priors}
             cache_version = int(r.get(_key(symbol, "ver")) or 0) + 1
             pipe = r.pipeline(transaction=True)
             pipe.set(_key(symbol, "live"), json.dumps(state))
@@ -270,7 +430,8 @@ def market_push(symbol: str, messages: list[dict]) -> None:
     try:
         # Each message travels with its JSON text, encoded once here rather than once per subscriber.
         envelopes = [{"symbol": m["symbol"], "type": m["type"], "seq": m["seq"], "epoch": m.get("epoch"),
-                      "text": json.dumps(m, separators=(",", ":"))} for m in messages]
+                      "timeframe": m.get("timeframe"), "text": json.dumps(m, separators=(",", ":"))}
+                     for m in messages]
         group_publish([(market_group(symbol), {"type": "market.update", "messages": envelopes})])
     except Exception:
         logger.warning("market data push failed; clients re-sync over REST", exc_info=True)
@@ -384,25 +545,20 @@ def market_trades(symbol: str, *, limit: int = 50, after: int | None = None) -> 
     return _read_through(symbol, f"trades:{limit}:{after}", compute)
 
 
-def market_bars(symbol: str, *, limit: int = 120, start=None, end=None) -> dict:
-    """1-minute bars, oldest first: the latest `limit`, or those starting in [start, end)."""
+def market_bars(symbol: str, *, timeframe: str = MINUTE, limit: int = 120, start=None, end=None) -> dict:
+    """Candles of a timeframe, oldest first: the latest `limit`, or those whose period starts in [start, end)."""
     px, qx = _grid_of(symbol)
 
     def compute(live: dict) -> dict:
-        qs = Bar.objects.filter(symbol=symbol)
-        if start is not None:
-            qs = qs.filter(start__gte=start)
-        if end is not None:
-            qs = qs.filter(start__lt=end)
-        rows = list(qs.order_by("start")[:limit]) if start is not None else list(qs.order_by("-start")[:limit])[::-1]
-        return {"symbol": symbol, **_position(live, "bars"), "timeframe": "1Min",
+        rows = bars_aggregate(symbol, timeframe, limit=limit, start=start, end=end)
+        return {"symbol": symbol, **_position(live, "bars"), "timeframe": timeframe,
                 "bars": [_bar_json(bar, px, qx) for bar in rows]}
 
-    variant = f"bars:{limit}:{start.isoformat() if start else ''}:{end.isoformat() if end else ''}"
+    variant = f"bars:{timeframe}:{limit}:{start.isoformat() if start else ''}:{end.isoformat() if end else ''}"
     return _read_through(symbol, variant, compute)
 
 
-def market_snapshot(symbol: str, stream: str) -> dict:
-    """What a new WebSocket subscriber gets first on a stream (trades: the latest few)."""
-    return {"quote": market_quote, "book": market_book, "bars": lambda s: market_bars(s, limit=1),
+def market_snapshot(symbol: str, stream: str, *, timeframe: str = MINUTE) -> dict:
+    """What a new WebSocket subscriber gets first on a stream (trades: the latest few; bars: the current candle)."""
+    return {"quote": market_quote, "book": market_book, "bars": lambda s: market_bars(s, timeframe=timeframe, limit=1),
             "trades": lambda s: market_trades(s, limit=20)}[stream](symbol)

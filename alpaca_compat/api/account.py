@@ -4,7 +4,9 @@ from datetime import timedelta
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from .. import activities, history
+from portfolios import history
+
+from .. import activities
 from ..errors import invalid
 from . import representations as rep
 from .views import AlpacaView, _choice, _date, _moment
@@ -59,7 +61,10 @@ class PortfolioHistoryView(AlpacaView):
     @extend_schema(exclude=True)
     def get(self, request):
         params = request.query_params
-        window = history.window_from(period=params.get("period"), timeframe=params.get("timeframe"),
-                                     start=_moment(params, "start"), end=_moment(params, "end"),
-                                     date_end=_date(params, "date_end"))
+        try:
+            window = history.window_from(period=params.get("period"), timeframe=params.get("timeframe"),
+                                         start=_moment(params, "start"), end=_moment(params, "end"),
+                                         date_end=_date(params, "date_end"))
+        except history.InvalidWindow as exc:
+            raise invalid(exc.message) from exc
         return Response(history.portfolio_history(request.user, window))

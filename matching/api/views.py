@@ -91,14 +91,33 @@ class TradesView(MarketView):
                                     after=_int_param(request, "after", None, low=0, high=2**63 - 1))
 
 
+TIMEFRAME = OpenApiParameter(
+    "timeframe", str, enum=[*market.TIMEFRAMES, *market.TIMEFRAME_ALIASES],
+    description="Candle length (default 1Min): 1Min, 5Min, 15Min, 1Hour, 1Day, as Alpaca names them; Alpaca's short "
+                "forms 1T, 5T, 15T, 1H, 1D are accepted too, and the answer names the long form. Periods align to UTC "
+                "(days run midnight to midnight) and are aggregated from the 1-minute bars. Anything else: 400 "
+                "`invalid_timeframe`.")
+
+
+def _timeframe_param(request) -> str:
+    raw = request.query_params.get("timeframe")
+    try:
+        return market.timeframe_parse(raw)
+    except market.InvalidTimeframe as exc:
+        raise ApiError(str(exc), code="invalid_timeframe", details={"timeframe": raw}) from None
+
+
 class BarsView(MarketView):
-    @extend_schema(summary="1-minute OHLCV bars, oldest first: the latest `limit`, or from `start` to `end`",
-                   parameters=[OpenApiParameter("limit", int), OpenApiParameter("start", str),
+    @extend_schema(summary="OHLCV candles of a timeframe, oldest first: the latest `limit` periods that have trades, "
+                           "or the first `limit` from `start` (periods starting in [start, end))",
+                   parameters=[TIMEFRAME, OpenApiParameter("limit", int), OpenApiParameter("start", str),
                                OpenApiParameter("end", str)],
                    responses={200: OpenApiTypes.OBJECT})
     def get(self, request, symbol: str):
         return super().get(request, symbol)
 
     def read(self, request, symbol):
-        return market.market_bars(symbol, limit=_int_param(request, "limit", 120, low=1, high=1000),
+        timeframe = _timeframe_param(request)
+        return market.market_bars(symbol, timeframe=timeframe,
+                                  limit=_int_param(request, "limit", 120, low=1, high=1000),
                                   start=_datetime_param(request, "start"), end=_datetime_param(request, "end"))

@@ -100,6 +100,6 @@ class InstrumentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Instrument
         fields = ("symbol", "name", "currency", "tick_size", "lot_size", "fractionable", "reference_price",
-                  "last_price", "price_band_pct", "max_order_notional", "max_order_qty", "trading_status",
-                  "is_tradable")
+                  "last_price", "previous_close", "price_band_pct", "max_order_notional", "max_order_qty",
+                  "trading_status", "is_tradable")
         read_only_fields = fields

@@ -103,3 +103,19 @@ class ActivityFilterSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError(f"Unknown type(s): {', '.join(unknown)}.")
         return types
+
+
+class PortfolioHistorySerializer(serializers.Serializer):
+    """portfolios.history.portfolio_history's answer (the same as Alpaca's /v2/account/portfolio/history)."""
+
+    timestamp = serializers.ListField(child=serializers.IntegerField(),
+                                      help_text="Each point's window start, UTC epoch seconds, oldest first.")
+    equity = serializers.ListField(child=serializers.FloatField(),
+                                   help_text="Equity at the end of each window (now, for the last).")
+    profit_loss = serializers.ListField(child=serializers.FloatField(),
+                                        help_text="Change since base_value, deposits and withdrawals excluded.")
+    profit_loss_pct = serializers.ListField(child=serializers.FloatField(allow_null=True),
+                                            help_text="profit_loss over base_value plus the money moved in.")
+    base_value = serializers.FloatField(help_text="Equity at the first window's start.")
+    timeframe = serializers.CharField()
+    cashflow = serializers.DictField(help_text="Always empty.")

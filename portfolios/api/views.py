@@ -1,5 +1,6 @@
 """Views of the portfolios API: parse, authorize, call a service or selector, answer."""
 from django.http import HttpResponse
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -13,7 +14,7 @@ from brokerx.api.errors import ApiError
 from brokerx.api.schema import refusals
 from brokerx.idempotency import idempotent
 
-from .. import selectors, services
+from .. import history, selectors, services
 from ..errors import InsufficientFunds, LedgerError, LimitExceeded
 from ..models import Withdrawal
 from ..statement_files import statement_csv, statement_filename, statement_pdf
@@ -24,6 +25,7 @@ from .serializers import (
     ActivitySerializer,
     DepositCreateSerializer,
     DepositSerializer,
+    PortfolioHistorySerializer,
     PortfolioSerializer,
     WithdrawalCreateSerializer,
     WithdrawalSerializer,
@@ -130,6 +132,49 @@ class PortfolioView(APIView):
     @extend_schema(operation_id="portfolio_retrieve", responses={200: PortfolioSerializer})
     def get(self, request):
         return Response(PortfolioSerializer(selectors.portfolio_for_user(request.user)).data)
+
+
+def _moment_param(request, name: str):
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    value = parse_datetime(raw)
+    if value is None or value.tzinfo is None:
+        raise ApiError(f"{name} must be an ISO 8601 date-time with a UTC offset.", code="validation_error",
+                       details={name: raw})
+    return value
+
+
+HISTORY_PARAMETERS = [
+    OpenApiParameter("period", OpenApiTypes.STR, description="How far back: a number and D, W, M (30 days) or A "
+                     "(365 days), e.g. 1D, 1W, 1M, 1A (default 1M); or `all`, from the opening of the account."),
+    OpenApiParameter("timeframe", OpenApiTypes.STR, enum=list(history.TIMEFRAMES),
+                     description="Length of each point (default after the period: 1Min below 7 days, 15Min below 30, "
+                                 "else 1D). At most 10,000 points."),
+    OpenApiParameter("start", OpenApiTypes.DATETIME, description="Window start (with a UTC offset)."),
+    OpenApiParameter("end", OpenApiTypes.DATETIME, description="Window end (default now)."),
+]
+
+
+class PortfolioHistoryView(APIView):
+    @extend_schema(operation_id="portfolio_history", parameters=HISTORY_PARAMETERS,
+                   responses={200: PortfolioHistorySerializer} | refusals(400),
+                   description="Your equity over time, computed from the ledger and the one-minute bars when asked "
+                               "(the same computation as Alpaca's `/v2/account/portfolio/history`, in its shape). A "
+                               "period, timeframe or range that names no window answers 400 `invalid_history_window`.")
+    def get(self, request):
+        period = request.query_params.get("period")
+        start, end = _moment_param(request, "start"), _moment_param(request, "end")
+        if period == "all":
+            period, start = None, start or request.user.date_joined
+        try:
+            window = history.window_from(period=period, timeframe=request.query_params.get("timeframe"),
+                                         start=start, end=end)
+        except history.InvalidWindow as exc:
+            raise ApiError(exc.message, code="invalid_history_window", status_code=400,
+                           details={k: v for k, v in request.query_params.items()
+                                    if k in ("period", "timeframe", "start", "end")}) from exc
+        return Response(history.portfolio_history(request.user, window))
 
 
 class ActivityPagination(CursorPagination):

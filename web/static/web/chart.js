@@ -1,16 +1,25 @@
-// A 1-minute candle chart drawn on a <canvas>: candles placed by time (empty minutes stay empty), volume underneath,
-// the last price marked on the price axis, and the hovered bar's OHLC in a legend.
+// A candle chart drawn on a <canvas>: candles placed by time (empty periods stay empty), volume underneath, the last
+// price marked on the price axis, and the hovered bar's OHLC in a legend. One candle per period of the timeframe
+// (1 minute to 1 day); the canvas' data-candles says how many candles the last drawing shows.
 "use strict";
 
 window.CandleChart = class CandleChart {
-  constructor(canvas, { legend, empty, priceDecimals = 2 } = {}) {
+  static TIMEFRAMES = {
+    "1Min": { step: 60000, label: "1-minute" },
+    "5Min": { step: 300000, label: "5-minute" },
+    "15Min": { step: 900000, label: "15-minute" },
+    "1Hour": { step: 3600000, label: "1-hour" },
+    "1Day": { step: 86400000, label: "daily" },
+  };
+
+  constructor(canvas, { legend, empty, priceDecimals = 2, timeframe = "1Min" } = {}) {
     this.canvas = canvas;
     this.legend = legend;
     this.empty = empty;
     this.priceDecimals = priceDecimals;
     this.bars = new Map(); // start (ms) -> bar with numeric fields
     this.hover = null;
-    this.slot = 10; // px per minute
+    this.slot = 10; // px per period
     const css = getComputedStyle(document.documentElement);
     this.colors = {
       up: css.getPropertyValue("--buy").trim() || "#2ea043",
@@ -20,11 +29,22 @@ window.CandleChart = class CandleChart {
       accent: css.getPropertyValue("--accent").trim() || "#58a6ff",
     };
     this.scheduled = false;
+    this.setTimeframe(timeframe);
     new ResizeObserver(() => this.redraw()).observe(canvas);
     canvas.addEventListener("mousemove", (e) => this.onHover(e));
     canvas.addEventListener("mouseleave", () => { this.hover = null; this.redraw(); });
-    // The current minute moves on even without trades.
+    // The current period moves on even without trades.
     setInterval(() => this.redraw(), 15000);
+  }
+
+  setTimeframe(timeframe) {
+    const known = CandleChart.TIMEFRAMES[timeframe] || CandleChart.TIMEFRAMES["1Min"];
+    this.timeframe = timeframe;
+    this.step = known.step; // ms per candle
+    this.label = known.label;
+    this.bars = new Map();
+    this.hover = null;
+    this.redraw();
   }
 
   static parse(bar) {
@@ -63,15 +83,15 @@ window.CandleChart = class CandleChart {
     const plot = { x: 6, y: 8, w: Math.max(10, w - axisW - 6), h: Math.max(10, h - axisH - 8) };
     const volH = Math.round(plot.h * 0.18);
     const sorted = [...this.bars.keys()].sort((a, b) => a - b);
-    const nowMinute = Math.floor(Date.now() / 60000) * 60000;
-    const end = Math.max(nowMinute, sorted.length ? sorted[sorted.length - 1] : 0);
-    const minutes = Math.max(1, Math.floor(plot.w / this.slot));
-    const startT = end - (minutes - 1) * 60000;
-    return { w, h, axisW, axisH, plot, volH, end, startT, minutes };
+    const nowPeriod = Math.floor(Date.now() / this.step) * this.step; // periods align to UTC, as the server's
+    const end = Math.max(nowPeriod, sorted.length ? sorted[sorted.length - 1] : 0);
+    const periods = Math.max(1, Math.floor(plot.w / this.slot));
+    const startT = end - (periods - 1) * this.step;
+    return { w, h, axisW, axisH, plot, volH, end, startT, periods };
   }
 
   xOf(g, t) {
-    return g.plot.x + g.plot.w - ((g.end - t) / 60000 + 0.5) * this.slot;
+    return g.plot.x + g.plot.w - ((g.end - t) / this.step + 0.5) * this.slot;
   }
 
   draw() {
@@ -86,6 +106,8 @@ window.CandleChart = class CandleChart {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, g.w, g.h);
     const visible = [...this.bars.values()].filter((b) => b.start >= g.startT && b.start <= g.end).sort((a, b) => a.start - b.start);
+    canvas.dataset.candles = visible.length;
+    canvas.dataset.timeframe = this.timeframe;
     if (this.empty) this.empty.hidden = this.bars.size > 0;
     ctx.font = "11px ui-monospace, Menlo, Consolas, monospace";
     ctx.textBaseline = "middle";
@@ -113,13 +135,15 @@ window.CandleChart = class CandleChart {
       ctx.beginPath(); ctx.moveTo(g.plot.x, y); ctx.lineTo(g.plot.x + g.plot.w, y); ctx.stroke();
       ctx.fillText(p.toFixed(this.priceDecimals), g.plot.x + g.plot.w + 8, y);
     }
-    // Time labels at round minutes, at least ~70 px apart.
-    const every = [5, 10, 15, 30, 60, 120].find((m) => m * this.slot >= 70) || 240;
+    // Time labels at round times, at least ~70 px apart.
+    const MIN = 60000;
+    const every = [5, 10, 15, 30, 60, 120, 240, 360, 720, 1440, 2880, 10080, 20160, 40320].map((m) => m * MIN)
+      .find((ms) => (ms / this.step) * this.slot >= 70) || 80640 * MIN;
     ctx.textAlign = "center";
-    for (let t = Math.ceil(g.startT / (every * 60000)) * every * 60000; t <= g.end; t += every * 60000) {
+    for (let t = Math.ceil(g.startT / every) * every; t <= g.end; t += every) {
       const x = Math.round(this.xOf(g, t)) + 0.5;
       ctx.beginPath(); ctx.moveTo(x, g.plot.y); ctx.lineTo(x, g.plot.y + g.plot.h); ctx.stroke();
-      ctx.fillText(new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }), x, g.h - g.axisH / 2);
+      ctx.fillText(this.timeText(t, every >= 1440 * MIN), x, g.h - g.axisH / 2);
     }
     ctx.textAlign = "left";
 
@@ -157,7 +181,7 @@ window.CandleChart = class CandleChart {
       ctx.fillText(latest.close.toFixed(this.priceDecimals), g.plot.x + g.plot.w + 8, y);
     }
 
-    // Crosshair on the hovered minute.
+    // Crosshair on the hovered period.
     if (this.hover !== null) {
       const x = Math.round(this.xOf(g, this.hover)) + 0.5;
       ctx.strokeStyle = "rgba(230,237,243,0.25)";
@@ -166,25 +190,32 @@ window.CandleChart = class CandleChart {
     this.updateLegend(this.hover !== null ? this.bars.get(this.hover) : latest);
   }
 
+  timeText(t, withDate) {
+    const date = new Date(t);
+    if (this.step >= 86400000) return date.toLocaleDateString([], { month: "short", day: "numeric", timeZone: "UTC" });
+    const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return withDate ? `${date.toLocaleDateString([], { month: "short", day: "numeric" })} ${time}` : time;
+  }
+
   updateLegend(bar) {
     if (!this.legend) return;
     if (!bar) {
       this.legend.textContent = "";
-      this.canvas.setAttribute("aria-label", "Candle chart of 1-minute bars: no trades yet");
+      this.canvas.setAttribute("aria-label", `Candle chart of ${this.label} bars: no trades yet`);
       return;
     }
     const d = this.priceDecimals;
-    const t = new Date(bar.start).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const t = this.timeText(bar.start, this.step >= 3600000);
     this.legend.textContent = `${t}  O ${bar.open.toFixed(d)}  H ${bar.high.toFixed(d)}  L ${bar.low.toFixed(d)}  C ${bar.close.toFixed(d)}  V ${bar.volume}`;
-    if (this.hover === null) this.canvas.setAttribute("aria-label", `Candle chart of 1-minute bars; latest ${this.legend.textContent}`);
+    if (this.hover === null) this.canvas.setAttribute("aria-label", `Candle chart of ${this.label} bars; latest ${this.legend.textContent}`);
   }
 
   onHover(event) {
     const g = this.geometry();
     const rect = this.canvas.getBoundingClientRect();
     const x = event.clientX - rect.left;
-    const minutesBack = Math.round((g.plot.x + g.plot.w - x) / this.slot - 0.5);
-    const t = g.end - minutesBack * 60000;
+    const periodsBack = Math.round((g.plot.x + g.plot.w - x) / this.slot - 0.5);
+    const t = g.end - periodsBack * this.step;
     this.hover = this.bars.has(t) ? t : null;
     this.redraw();
   }

@@ -52,7 +52,7 @@
         : [el("tr", { class: "empty" }, el("td", { colspan: 4, class: "muted" }, "None yet."))]));
       // A pending deposit settles a few seconds later: watch it for a while.
       if (deposits.results.some((d) => d.status === "pending") && Date.now() < pollUntil) {
-        setTimeout(() => { loadTransfers(); loadPortfolio(); loadActivities(); }, 2000);
+        setTimeout(() => { loadTransfers(); loadPortfolio(); loadActivities(); loadEquity(); }, 2000);
       }
     } catch (err) {
       showBanner(banner, "error", `Transfers could not be loaded: ${err.message}`);
@@ -93,6 +93,7 @@
         loadTransfers();
         loadPortfolio();
         loadActivities();
+        loadEquity();
       } catch (err) {
         // In flight elsewhere or unanswered: keep the key so the retry is the same request.
         if (err.status !== 0 && err.status < 500 && err.code !== "idempotency_in_flight") pending = null;
@@ -132,6 +133,38 @@
   }
   $("#activities-more").addEventListener("click", () => loadActivities(true));
 
+  // --- equity history -------------------------------------------------------------------------------
+
+  const equityChart = new EquityChart($("#equity-chart"), { empty: $("#equity-empty") });
+  let equityPeriod = "1M";
+  async function loadEquity() {
+    const period = equityPeriod;
+    try {
+      const data = await api(`portfolio/history?period=${encodeURIComponent(period)}`);
+      if (period !== equityPeriod) return;
+      equityChart.setHistory(data);
+      const last = data.equity[data.equity.length - 1];
+      const pl = data.profit_loss[data.profit_loss.length - 1];
+      const pct = data.profit_loss_pct[data.profit_loss_pct.length - 1];
+      const summary = $("#equity-summary");
+      summary.textContent = last === undefined ? ""
+        : `$${fmt.money(last)} · ${fmt.signed(pl)}${pct === null || pct === undefined ? "" : ` (${(pct * 100).toFixed(2)}%)`}`;
+      summary.className = `small num ${fmt.signClass(pl)}`;
+      $("#equity-chart").setAttribute("aria-label", `Equity over ${period === "all" ? "the account's life" : period}: ${summary.textContent}`);
+    } catch (err) {
+      showBanner(banner, "error", `Equity history could not be loaded: ${err.message}`);
+    }
+  }
+  for (const button of document.querySelectorAll("#equity-periods [data-period]")) {
+    button.addEventListener("click", () => {
+      equityPeriod = button.dataset.period;
+      for (const b of document.querySelectorAll("#equity-periods [data-period]")) {
+        b.setAttribute("aria-pressed", String(b === button));
+      }
+      loadEquity();
+    });
+  }
+
   // --- notifications --------------------------------------------------------------------------------
 
   async function loadNotifications() {
@@ -160,7 +193,7 @@
   });
 
   // Fills change cash, positions and the ledger: refresh when one arrives.
-  const refreshAll = debounce(() => { loadPortfolio(); loadActivities(); loadNotifications(); }, 200);
+  const refreshAll = debounce(() => { loadPortfolio(); loadActivities(); loadNotifications(); loadEquity(); }, 200);
   BX.orderStream({ history: 0, onReport: (r, { live }) => { if (live) refreshAll(); } });
 
   if (root.dataset.canTrade !== "1") {
@@ -172,4 +205,5 @@
   loadTransfers();
   loadActivities();
   loadNotifications();
+  loadEquity();
 })();

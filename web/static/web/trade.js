@@ -13,6 +13,7 @@
     book: { bids: new Map(), asks: new Map() },
     trades: [],
     streams: {}, // stream -> {epoch, seq} for the current symbol
+    timeframe: "1Min", // the candle chart's interval
     orders: new Map(), // open orders by id
     portfolio: null,
     clientOrderId: null, // kept across retries of one submit so a resend cannot create a second order
@@ -25,7 +26,7 @@
   // --- market data ----------------------------------------------------------------------------------
 
   const chart = new CandleChart($("#chart"), { legend: $("#chart-legend"), empty: $("#chart-empty"),
-    priceDecimals: priceDecimals() });
+    priceDecimals: priceDecimals(), timeframe: state.timeframe });
 
   function renderQuote() {
     const q = state.quote;
@@ -127,8 +128,9 @@
   async function loadBars() {
     const symbol = state.symbol;
     try {
-      const snap = await api(`market/${symbol}/bars?limit=240`);
-      if (symbol !== state.symbol) return;
+      const timeframe = state.timeframe;
+      const snap = await api(`market/${symbol}/bars?limit=240&timeframe=${timeframe}`);
+      if (symbol !== state.symbol || timeframe !== state.timeframe) return;
       // The stream may already be ahead of this snapshot (a bar pushed meanwhile): keep the newer position.
       const known = state.streams.bars;
       if (!known || known.epoch !== snap.epoch || snap.seq > known.seq) state.streams.bars = { epoch: snap.epoch, seq: snap.seq };
@@ -149,6 +151,8 @@
     if (!m.symbol || m.symbol !== state.symbol) return;
     const stream = m.type === "bar" ? "bars" : m.type;
     if (!["quote", "book", "trades", "bars"].includes(stream)) return;
+    // Candles of another interval: left over from before a switch (the server sends only the one subscribed to).
+    if (stream === "bars" && (m.timeframe || "1Min") !== state.timeframe) return;
     const ok = inSequence(m, stream);
     if (ok === null) return; // older than what the page already shows
     if (ok === false && stream !== "quote") { // a quote message is complete in itself
@@ -181,7 +185,7 @@
     onOpen: () => {
       state.streams = {};
       if (!state.symbol) return;
-      market.send({ action: "subscribe", symbols: [state.symbol] });
+      market.send({ action: "subscribe", symbols: [state.symbol], timeframe: state.timeframe });
       if (state.opened) loadBars(); // after a reconnect: the candles missed meanwhile
       state.opened = true;
     },
@@ -224,11 +228,33 @@
     url.searchParams.set("symbol", symbol);
     history.replaceState(null, "", url);
     if (previous && previous !== symbol) market.send({ action: "unsubscribe", symbols: [previous] });
-    market.send({ action: "subscribe", symbols: [symbol] });
+    market.send({ action: "subscribe", symbols: [symbol], timeframe: state.timeframe });
     loadBars();
+    document.dispatchEvent(new CustomEvent("bx:symbol", { detail: { symbol } }));
   }
 
   $("#symbol").addEventListener("change", (e) => selectSymbol(e.target.value));
+
+  // --- candle interval ------------------------------------------------------------------------------
+
+  // Another interval: follow its candles on the socket (a new bars snapshot comes) and reload its history.
+  function selectTimeframe(timeframe) {
+    if (timeframe === state.timeframe) return;
+    state.timeframe = timeframe;
+    for (const button of document.querySelectorAll("#chart-intervals [data-timeframe]")) {
+      button.setAttribute("aria-pressed", String(button.dataset.timeframe === timeframe));
+    }
+    delete state.streams.bars;
+    chart.setTimeframe(timeframe);
+    $("#chart-title").textContent = `${chart.label[0].toUpperCase()}${chart.label.slice(1)} candles`;
+    if (!state.symbol) return;
+    market.send({ action: "subscribe", symbols: [state.symbol], streams: ["bars"], timeframe });
+    loadBars();
+  }
+
+  for (const button of document.querySelectorAll("#chart-intervals [data-timeframe]")) {
+    button.addEventListener("click", () => selectTimeframe(button.dataset.timeframe));
+  }
 
   // --- order ticket ---------------------------------------------------------------------------------
 
@@ -657,4 +683,15 @@
   }
   loadOrders();
   refreshPortfolio();
+
+  // For the page's other panels (the watchlist): switch the symbol as the picker does.
+  BX.tradePage = {
+    symbol: () => state.symbol,
+    selectSymbol: (symbol) => {
+      if (!instruments[symbol]) return false;
+      $("#symbol").value = symbol;
+      selectSymbol(symbol);
+      return true;
+    },
+  };
 })();

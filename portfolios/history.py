@@ -1,18 +1,17 @@
-"""Alpaca's portfolio history from BrokerX's records: the ledger says what the account owned at each moment, the
-one-minute bars what its shares were worth then. Nothing is sampled or stored, so any window can be asked for."""
+"""Portfolio history (equity over time) from BrokerX's records: the ledger says what the account owned at each moment,
+the one-minute bars what its shares were worth then. Nothing is sampled or stored, so any window can be asked for.
+Served in Alpaca's shape on /v2/account/portfolio/history and as it is on the native /api/v1/portfolio/history."""
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
+from django.apps import apps
 from django.utils import timezone
 
-from matching.models import Bar
-from portfolios.models import JournalEntry, LedgerAccount
-from portfolios.selectors import OWNED_CASH_KINDS, instrument_prices, ledger_history_for_user
-
-from .errors import invalid
+from .models import JournalEntry, LedgerAccount
+from .selectors import OWNED_CASH_KINDS, instrument_prices, ledger_history_for_user
 
 TIMEFRAMES = {"1Min": timedelta(minutes=1), "5Min": timedelta(minutes=5), "15Min": timedelta(minutes=15),
               "1H": timedelta(hours=1), "1D": timedelta(days=1)}
@@ -22,6 +21,15 @@ MAX_POINTS = 10_000
 FLOW_KINDS = (JournalEntry.Kind.DEPOSIT_SETTLE, JournalEntry.Kind.WITHDRAWAL, JournalEntry.Kind.ADJUSTMENT)
 SECURITIES_KINDS = LedgerAccount.CLIENT_SECURITIES_KINDS
 ZERO = Decimal("0")
+
+
+class InvalidWindow(ValueError):
+    """A period, timeframe or range that names no window; each API renders it in its own error shape."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
 
 
 @dataclass(frozen=True)
@@ -38,28 +46,31 @@ def window_from(*, period: str | None, timeframe: str | None, start: datetime | 
     now = now or timezone.now()
     match = re.fullmatch(r"(\d{1,4})([DWMA])", period or "1M")
     if match is None or int(match[1]) == 0:
-        raise invalid(f"invalid period: {period} (expected e.g. 1D, 2W, 1M, 1A)")
+        raise InvalidWindow(f"invalid period: {period} (expected e.g. 1D, 2W, 1M, 1A)")
     length = timedelta(days=int(match[1]) * PERIOD_UNITS[match[2]])
-    if end is None and date_end is not None:
-        end = datetime.combine(date_end + timedelta(days=1), time(), UTC)
-    if start is not None and end is None and period is not None:
-        end = start + length  # a period from start, as Alpaca reads start with period
-    end = min(end or now, now)
-    if start is not None and period is None:
-        length = end - start
-    start = start or end - length
+    try:
+        if end is None and date_end is not None:
+            end = datetime.combine(date_end + timedelta(days=1), time(), UTC)
+        if start is not None and end is None and period is not None:
+            end = start + length  # a period from start, as Alpaca reads start with period
+        end = min(end or now, now)
+        if start is not None and period is None:
+            length = end - start
+        start = start or end - length
+    except OverflowError:
+        raise InvalidWindow("the window reaches beyond the calendar") from None
     if start >= end:
-        raise invalid("start must be before end")
+        raise InvalidWindow("start must be before end")
     if timeframe is None:
         timeframe = "1Min" if length < timedelta(days=7) else "15Min" if length < timedelta(days=30) else "1D"
     if timeframe not in TIMEFRAMES:
-        raise invalid(f"invalid timeframe: {timeframe} (expected one of {', '.join(TIMEFRAMES)})")
+        raise InvalidWindow(f"invalid timeframe: {timeframe} (expected one of {', '.join(TIMEFRAMES)})")
     step = TIMEFRAMES[timeframe]
     first = datetime.fromtimestamp(int(start.timestamp()) // int(step.total_seconds()) * int(step.total_seconds()),
                                    UTC)
     count = -(-(end - first) // step)
     if count > MAX_POINTS:
-        raise invalid(f"at most {MAX_POINTS} points per request: choose a shorter period or a longer timeframe")
+        raise InvalidWindow(f"at most {MAX_POINTS} points per request: choose a shorter period or a longer timeframe")
     return Window(starts=[first + i * step for i in range(count)], step=step, timeframe=timeframe)
 
 
@@ -68,6 +79,7 @@ class _Prices:
 
     def __init__(self, symbols: set[str], start: datetime, end: datetime):
         self.bars: dict[str, tuple[list[datetime], list[Decimal]]] = {}
+        Bar = apps.get_model("matching", "Bar")  # read through the registry: portfolios does not import matching
         before = (Bar.objects.filter(symbol__in=symbols, start__lt=start).order_by("symbol", "-start")
                   .distinct("symbol").values_list("symbol", "start", "close"))
         inside = (Bar.objects.filter(symbol__in=symbols, start__gte=start, start__lt=end).order_by("start")
