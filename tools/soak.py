@@ -234,8 +234,24 @@ class Trader(threading.Thread):
             return {"symbol": symbol, "side": side, "type": "market", "time_in_force": "ioc", "qty": qty}
         offset = Decimal(self.rng.randint(-100, 100)) / Decimal(10000)  # within 1% of the reference price
         price = (reference * (1 + offset)).quantize(Decimal("0.01"))
-        return {"symbol": symbol, "side": side, "type": "limit", "time_in_force": self.rng.choice(("day", "gtc")),
+        body = {"symbol": symbol, "side": side, "type": "limit", "time_in_force": self.rng.choice(("day", "gtc")),
                 "qty": qty, "limit_price": str(price)}
+        roll = self.rng.random()
+        if roll < 0.15:
+            # Order classes and trailing stops (both doors take them): exits sell what the entry buys, or shares held.
+            def near(percent: int) -> str:
+                return str((price * (100 + percent) / 100).quantize(Decimal("0.01")))
+            if side == "buy":
+                legs = {"take_profit": {"limit_price": near(2)}, "stop_loss": {"stop_price": near(-2)}}
+                if roll < 0.05:
+                    legs.pop(self.rng.choice(("take_profit", "stop_loss")))
+                return {**body, "order_class": "oto" if len(legs) == 1 else "bracket", **legs}
+            if roll < 0.08:
+                return {**body, "order_class": "oco", "limit_price": near(2), "take_profit": {"limit_price": near(2)},
+                        "stop_loss": {"stop_price": near(-2)}}
+            return {"symbol": symbol, "side": "sell", "type": "trailing_stop", "time_in_force": "gtc", "qty": qty,
+                    "trail_percent": "1.5"}
+        return body
 
     def act(self) -> None:
         roll = self.rng.random()
