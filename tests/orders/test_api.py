@@ -91,6 +91,16 @@ def test_list_filters_and_get_one(trader_client):
     assert trader_client.get("/api/v1/orders?after=yesterday").status_code == 400
 
 
+def test_a_leg_without_its_price_is_a_400_naming_the_leg(trader_client):
+    body = {**ORDER, "order_class": "bracket", "take_profit": {}, "stop_loss": {"stop_price": "95.00"}}
+
+    response = trader_client.post("/api/v1/orders", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["details"] == {"take_profit": ["limit_price: This field is required."]}
+    assert Order.objects.count() == 0
+
+
 def test_replace_and_cancel_need_the_current_version(trader_client):
     order = trader_client.post("/api/v1/orders", ORDER, format="json").json()
 
