@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from brokerx.faults import REDIS_FAULTS
 
-from .models import ORDER_API_FIELDS, ORDER_STATE_FIELDS, Instrument, Order, OrderEvent
+from .models import LIVE_STATUSES, ORDER_API_FIELDS, ORDER_STATE_FIELDS, Instrument, Order, OrderEvent
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +66,11 @@ def orders_for_user(user, *, status: str | None = None, symbol: str | None = Non
                     updated_after=None) -> QuerySet[Order]:
     """The only way views read orders: always scoped to the user (no IDOR)."""
     qs = Order.objects.filter(user=user).order_by("-id")
+    # A held leg is not in the book yet, but it is live (it can be canceled, it will trade): it is open, not closed.
     if status == "open":
-        qs = qs.filter(status__in=["new", "partially_filled"])
+        qs = qs.filter(status__in=LIVE_STATUSES)
     elif status == "closed":
-        qs = qs.exclude(status__in=["new", "partially_filled"])
+        qs = qs.exclude(status__in=LIVE_STATUSES)
     elif status:
         qs = qs.filter(status=status)
     if symbol:

@@ -52,7 +52,7 @@ class OrderListCreateView(generics.ListAPIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(parameters=[
-        OpenApiParameter("status", str, description="open, closed, or an order status"),
+        OpenApiParameter("status", str, description="open (held legs included), closed, or an order status"),
         OpenApiParameter("symbol", str), OpenApiParameter("after", str, description="created after (ISO 8601)"),
         OpenApiParameter("until", str), OpenApiParameter("updated_after", str,
                                                          description="changed after (ISO 8601), oldest first")])

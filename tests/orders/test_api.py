@@ -91,6 +91,32 @@ def test_list_filters_and_get_one(trader_client):
     assert trader_client.get("/api/v1/orders?after=yesterday").status_code == 400
 
 
+def test_a_leg_without_its_price_is_a_400_naming_the_leg(trader_client):
+    body = {**ORDER, "order_class": "bracket", "take_profit": {}, "stop_loss": {"stop_price": "95.00"}}
+
+    response = trader_client.post("/api/v1/orders", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["details"] == {"take_profit": ["limit_price: This field is required."]}
+    assert Order.objects.count() == 0
+
+
+def test_held_legs_are_listed_as_open_not_closed(trader_client):
+    # Given a bracket whose entry has not filled: its two legs are held, quantity 0, and can still be canceled.
+    entry = trader_client.post("/api/v1/orders", {**ORDER, "order_class": "bracket",
+                                                  "take_profit": {"limit_price": "105.00"},
+                                                  "stop_loss": {"stop_price": "95.00"}}, format="json").json()
+    legs = [leg["id"] for leg in entry["legs"]]
+
+    open_orders = trader_client.get("/api/v1/orders?status=open").json()["results"]
+    closed = trader_client.get("/api/v1/orders?status=closed").json()["results"]
+
+    assert sorted(o["id"] for o in open_orders) == sorted([entry["id"], *legs])
+    assert {o["status"] for o in open_orders if o["id"] in legs} == {"held"}
+    assert closed == []
+    assert [o["id"] for o in trader_client.get("/api/v1/orders?status=held").json()["results"]] == legs[::-1]
+
+
 def test_replace_and_cancel_need_the_current_version(trader_client):
     order = trader_client.post("/api/v1/orders", ORDER, format="json").json()
 
