@@ -130,9 +130,12 @@ def _choice(body: dict, name: str, choices: tuple[str, ...], errors: dict, *, de
     return value
 
 
-def _decimal(body: dict, name: str, errors: dict, *, places: int = DECIMAL_PLACES) -> Decimal | None:
+def _decimal(body: dict, name: str, errors: dict, *, places: int = DECIMAL_PLACES,
+             required: bool = False) -> Decimal | None:
     value = body.get(name)
     if value is None:
+        if required:
+            errors[name] = ["This field is required."]
         return None
     number = None
     if isinstance(value, str | int | float | Decimal) and not isinstance(value, bool):
