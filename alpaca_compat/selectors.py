@@ -4,11 +4,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from orders.calendar import is_market_open, session_for
-from orders.models import Instrument, Order
+from orders.models import LIVE_STATUSES, TERMINAL_STATUSES, Instrument, Order
 from orders.selectors import instrument_get, orders_for_user
 from portfolios.selectors import portfolio_for_user
 
@@ -54,11 +54,28 @@ def instrument_ids(symbols: Iterable[str]) -> dict[str, int]:
     return dict(Instrument.objects.filter(symbol__in=set(symbols)).values_list("symbol", "id"))
 
 
+# Alpaca's status groups: a held leg is open (it waits for its entry), as on Alpaca.
+ORDER_STATUS_GROUPS = {"open": LIVE_STATUSES, "closed": TERMINAL_STATUSES}
+
+
 def orders_query(user, *, status: str = "open", limit: int = 50, after: datetime | None = None,
                  until: datetime | None = None, direction: str = "desc", side: str | None = None,
-                 symbols: list[str] | None = None) -> list[Order]:
-    """GET /v2/orders: Alpaca's status groups (open, closed, all), newest first unless direction=asc."""
-    qs = orders_for_user(user, status=None if status == "all" else status, after=after, until=until)
+                 symbols: list[str] | None = None, nested: bool = False) -> list[Order]:
+    """GET /v2/orders: Alpaca's status groups (open, closed, all), newest first unless direction=asc.
+
+    `nested`: the first orders of classes (and simple orders) with their legs prefetched, the legs not listed on
+    their own; a class is listed when its first order or one of its legs is in the status group, so a bracket whose
+    entry filled is an open order while its exits are.
+    """
+    qs = orders_for_user(user, after=after, until=until)
+    statuses = ORDER_STATUS_GROUPS.get(status)
+    if nested:
+        qs = qs.filter(parent__isnull=True).prefetch_related(Prefetch("legs", queryset=Order.objects.order_by("id")))
+        if statuses is not None:
+            qs = qs.filter(Q(status__in=statuses)
+                           | Exists(Order.objects.filter(parent=OuterRef("pk"), status__in=statuses)))
+    elif statuses is not None:
+        qs = qs.filter(status__in=statuses)
     if side:
         qs = qs.filter(side=side)
     if symbols:

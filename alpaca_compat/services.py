@@ -2,8 +2,10 @@
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
+from django.db.models import Q
+
 from orders.errors import OrderError
-from orders.models import OPEN_STATUSES, Order, OrderType, Side, TimeInForce
+from orders.models import LIVE_STATUSES, Order, OrderClass, OrderType, Side, TimeInForce
 from orders.selectors import instrument_get
 from orders.services import OrderRequest, order_cancel, order_place
 from portfolios.selectors import balances_for_user
@@ -23,17 +25,28 @@ class Outcome:
 
 
 def orders_cancel_all(*, user) -> list[Outcome]:
-    """Cancel every open order of the user. Each cancel is its own transaction, as each has its own outcome."""
+    """Cancel every open order of the user, held legs included. Each cancel is its own transaction, as each has its
+    own outcome; a cancel takes the order's whole class, so the other orders of a class it canceled are reported
+    canceled (200) without a cancel of their own."""
     outcomes = []
-    open_orders = Order.objects.filter(user=user, status__in=OPEN_STATUSES).order_by("id").values_list("id", "symbol")
-    for order_id, symbol in open_orders:
+    open_orders = Order.objects.filter(user=user, status__in=LIVE_STATUSES).order_by("id").values_list(
+        "id", "symbol", "parent_id")
+    canceled_with_class: dict[int, Order] = {}
+    for order_id, symbol, parent_id in open_orders:
+        if order_id in canceled_with_class:
+            outcomes.append(Outcome(order_id, symbol, 200, order=canceled_with_class[order_id]))
+            continue
         try:
             order = order_cancel(user=user, order_id=order_id, version=None, reason="user")
         except OrderError as exc:
             error = from_order_error(exc)
             outcomes.append(Outcome(order_id, symbol, error.status, error=error))
-        else:
-            outcomes.append(Outcome(order_id, symbol, 200, order=order))
+            continue
+        outcomes.append(Outcome(order_id, symbol, 200, order=order))
+        if order.order_class != OrderClass.SIMPLE:
+            first = parent_id or order_id
+            canceled_with_class.update(
+                (member.pk, member) for member in Order.objects.filter(Q(pk=first) | Q(parent_id=first), user=user))
     return outcomes
 
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.utils.dateparse import parse_datetime
 
+from orders.models import OrderClass
 from orders.selectors import order_as_dict
 
 from .. import ids
@@ -34,10 +35,12 @@ def timestamp(value) -> str | None:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def order_json(order: dict, *, asset_id: int | None) -> dict:
-    """An order, from the native fields (a model's attributes or the native JSON of an execution report).
+def order_json(order: dict, *, asset_id: int | None, legs: list[dict] | None = None) -> dict:
+    """An order, from the native fields (a model's attributes or the native JSON of an execution report), with
+    `legs` (native fields too) under the first order of a class when they are asked for, as Alpaca nests them.
 
     Timestamps of the terminal states come from `updated_at`, the order's last change, which is when it reached them.
+    A held leg keeps BrokerX's quantity 0 (it grows with the entry's fills) and Alpaca's status `held`.
     """
     status = order["status"]
     updated_at = timestamp(order["updated_at"])
@@ -61,7 +64,7 @@ def order_json(order: dict, *, asset_id: int | None) -> dict:
         "qty": num(order["qty"]),
         "filled_qty": num(order["cum_qty"]) or "0",
         "filled_avg_price": num(order.get("avg_px")),
-        "order_class": "simple",
+        "order_class": order.get("order_class") or "simple",
         "order_type": order["type"],
         "type": order["type"],
         "side": order["side"],
@@ -71,18 +74,23 @@ def order_json(order: dict, *, asset_id: int | None) -> dict:
         "stop_price": num(order.get("stop_price")),
         "status": status,
         "extended_hours": False,
-        "legs": None,
-        "trail_percent": None,
-        "trail_price": None,
-        "hwm": None,
+        "legs": None if legs is None else [order_json(leg, asset_id=asset_id) for leg in legs],
+        "trail_percent": num(order.get("trail_percent")),
+        "trail_price": num(order.get("trail_price")),
+        "hwm": num(order.get("hwm")),
         "subtag": None,
         "source": None,
         "expires_at": None,
     }
 
 
-def order_from_model(order) -> dict:
-    return order_json(order_as_dict(order), asset_id=order.instrument_id)
+def order_from_model(order, *, with_legs: bool = False) -> dict:
+    """An Order; `with_legs`: the first order of a class shows its legs (read through `legs`, so a prefetch of them
+    costs no query per order), oldest first."""
+    legs = None
+    if with_legs and order.order_class != OrderClass.SIMPLE and order.parent_id is None:
+        legs = [order_as_dict(leg) for leg in sorted(order.legs.all(), key=lambda leg: leg.pk)]
+    return order_json(order_as_dict(order), asset_id=order.instrument_id, legs=legs)
 
 
 def asset_json(instrument) -> dict:

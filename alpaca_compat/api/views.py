@@ -90,6 +90,13 @@ def _moment(params, name: str):
     return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
+def _flag(params, name: str) -> bool:
+    value = (params.get(name) or "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise invalid(f"invalid {name}: {value} (expected true or false)")
+    return value in ("true", "1")
+
+
 def _decimal(params, name: str) -> Decimal | None:
     raw = params.get(name)
     if raw in (None, ""):
@@ -103,14 +110,11 @@ def _decimal(params, name: str) -> Decimal | None:
     return value
 
 
-# Alpaca's order fields that BrokerX has no counterpart for, refused with what to do instead.
+# Alpaca's order fields that BrokerX has no counterpart for, refused with what to do instead. Order classes
+# (bracket, oco, oto) and trailing stops are order entry's own fields: it checks them like any other order.
 _UNSUPPORTED = (
-    (lambda body: body.get("order_class") not in (None, "", "simple") or any(
-        body.get(leg) for leg in ("legs", "take_profit", "stop_loss")),
-     "order_class not supported: only simple orders are available"),
-    (lambda body: body.get("type") == "trailing_stop" or any(
-        body.get(trail) not in (None, "") for trail in ("trail_price", "trail_percent")),
-     "trailing_stop orders are not supported"),
+    (lambda body: body.get("order_class") == "mleg" or body.get("legs") not in (None, []),
+     "order_class mleg (multi-leg options orders) is not supported"),
     (lambda body: body.get("time_in_force") in ("opg", "cls"),
      "time_in_force opg and cls are not supported"),
     (lambda body: bool(body.get("extended_hours")), "extended hours orders are not supported"),
@@ -124,13 +128,11 @@ def _native_order_body(body) -> dict:
     for refused, message in _UNSUPPORTED:
         if refused(body):
             raise invalid(message)
-    # Alpaca ignores fields it does not know; of the rest, order entry reads its own (order_class: simple ...).
-    native = {name: body[name] for name in entry.FIELDS if name in body}
-    if native.get("client_order_id") in (None, ""):
-        native.pop("client_order_id", None)  # Alpaca's SDK sends null (or "") for "none"
-    for name in ("limit_price", "stop_price"):
-        if native.get(name) is None:
-            native.pop(name, None)
+    # Alpaca ignores fields it does not know; of the rest, order entry reads its own under the same names
+    # (order_class, take_profit, stop_loss, trail_price, trail_percent...). The SDK sends null for "none".
+    native = {name: body[name] for name in entry.FIELDS if body.get(name) is not None}
+    if native.get("client_order_id") == "":
+        native.pop("client_order_id")
     return native
 
 
@@ -205,12 +207,13 @@ class OrderListView(AlpacaView):
         if not 1 <= limit <= 500:
             raise invalid("limit must be between 1 and 500")
         symbols = [s.strip() for s in (params.get("symbols") or "").split(",") if s.strip()]
+        nested = _flag(params, "nested")
         orders = selectors.orders_query(
             request.user, status=_choice(params, "status", ("open", "closed", "all"), "open"), limit=limit,
             after=_moment(params, "after"), until=_moment(params, "until"),
             direction=_choice(params, "direction", ("asc", "desc"), "desc"),
-            side=_choice(params, "side", ("buy", "sell"), None), symbols=symbols)
-        return Response([rep.order_from_model(order) for order in orders])
+            side=_choice(params, "side", ("buy", "sell"), None), symbols=symbols, nested=nested)
+        return Response([rep.order_from_model(order, with_legs=nested) for order in orders])
 
     def get_permissions(self):
         if self.request.method == "POST":
@@ -224,7 +227,7 @@ class OrderListView(AlpacaView):
                                     body=_native_order_body(request.data))
         if not entered.created:
             raise invalid("client_order_id must be unique")
-        return Response(rep.order_from_model(entered.order))
+        return Response(rep.order_from_model(entered.order, with_legs=True))
 
     @extend_schema(exclude=True)
     def delete(self, request):
@@ -244,7 +247,7 @@ class OrderByClientIdView(AlpacaView):
         order = selectors.order_by_client_order_id(request.user, client_order_id)
         if order is None:
             raise not_found("order not found")
-        return Response(rep.order_from_model(order))
+        return Response(rep.order_from_model(order, with_legs=True))
 
 
 class OrderDetailView(AlpacaView):
@@ -256,29 +259,33 @@ class OrderDetailView(AlpacaView):
 
     @extend_schema(exclude=True)
     def get(self, request, order_id: str):
-        return Response(rep.order_from_model(self._order(request, order_id)))
+        return Response(rep.order_from_model(self._order(request, order_id), with_legs=True))
 
     @extend_schema(exclude=True)
     def patch(self, request, order_id: str):
         """Replace in place: BrokerX keeps the order id and bumps its version (Alpaca issues a new order id)."""
         order = self._order(request, order_id)
         data = _valid(OrderReplaceSerializer, request.data)
-        if data.get("trail") is not None:
-            raise invalid("trailing_stop orders are not supported")
         if data.get("client_order_id") and data["client_order_id"] != order.client_order_id:
             raise invalid("client_order_id cannot change: a replaced order keeps its id and client_order_id")
         tif = data.get("time_in_force")
         if tif is not None and tif not in (TimeInForce.DAY, TimeInForce.GTC):
             raise invalid(f"time_in_force {tif} is not allowed on a replace")
-        if all(data.get(f) is None for f in ("qty", "limit_price", "stop_price", "time_in_force")):
-            raise invalid("give at least one of qty, limit_price, stop_price, time_in_force")
-        if data.get("qty") is not None and data["qty"] <= 0:
-            raise invalid("qty must be > 0")
+        if all(data.get(f) is None for f in ("qty", "limit_price", "stop_price", "trail", "time_in_force")):
+            raise invalid("give at least one of qty, limit_price, stop_price, trail, time_in_force")
+        for name in ("qty", "trail"):
+            if data.get(name) is not None and data[name] <= 0:
+                raise invalid(f"{name} must be > 0")
+        # Alpaca's `trail` is the new value of the trail the order has: trail_percent if it trails by a percentage,
+        # else trail_price (the service refuses a trail for any other type).
+        trail = data.get("trail")
+        by_percent = trail is not None and order.trail_percent is not None
         # No version in Alpaca's PATCH: the service checks against the version it reads under the lock.
         order = order_services.order_replace(user=request.user, order_id=order.pk, version=None, qty=data.get("qty"),
                                              limit_price=data.get("limit_price"), stop_price=data.get("stop_price"),
-                                             time_in_force=tif)
-        return Response(rep.order_from_model(order))
+                                             trail_price=None if by_percent else trail,
+                                             trail_percent=trail if by_percent else None, time_in_force=tif)
+        return Response(rep.order_from_model(order, with_legs=True))
 
     @extend_schema(exclude=True)
     def delete(self, request, order_id: str):

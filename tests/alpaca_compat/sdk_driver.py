@@ -29,8 +29,10 @@ def _client(spec: dict) -> TradingClient:
 
 
 def _argument(value):
+    """A request object built here from its description (nested ones too: a bracket's TakeProfitRequest)."""
     if isinstance(value, dict) and "__request__" in value:
-        return getattr(trading_requests, value["__request__"])(**value.get("fields", {}))
+        fields = {name: _argument(field) for name, field in value.get("fields", {}).items()}
+        return getattr(trading_requests, value["__request__"])(**fields)
     return value
 
 

@@ -34,3 +34,23 @@ def test_get_orders_is_one_query(api_client, trader_with_key, alpaca_instrument,
         response = api_client.get("/v2/orders?status=all&symbols=ACME", **headers)
 
     assert response.status_code == 200 and len(response.json()) == 3
+
+
+def test_get_orders_nested_is_two_queries_whatever_the_number_of_classes(api_client, trader_with_key,
+                                                                          alpaca_instrument,
+                                                                          django_assert_num_queries):
+    _, key, secret = trader_with_key(cash="10000")
+    headers = {"HTTP_APCA_API_KEY_ID": key, "HTTP_APCA_API_SECRET_KEY": secret}
+    for price in (97, 98, 99):
+        response = api_client.post("/v2/orders", {
+            "symbol": "ACME", "qty": 1, "side": "buy", "type": "limit", "time_in_force": "gtc", "limit_price": price,
+            "order_class": "bracket", "take_profit": {"limit_price": 105}, "stop_loss": {"stop_price": 90}},
+            format="json", **headers)
+        assert response.status_code == 200 and len(response.json()["legs"]) == 2, response.content
+
+    with django_assert_num_queries(2):  # the first orders, then all their legs
+        response = api_client.get("/v2/orders?status=all&nested=true", **headers)
+
+    orders = response.json()
+    assert response.status_code == 200 and [len(o["legs"]) for o in orders] == [2, 2, 2]
+    assert {leg["status"] for o in orders for leg in o["legs"]} == {"held"}

@@ -333,8 +333,10 @@ def test_selling_shares_not_held_is_403(sdk, trader_with_key, alpaca_instrument)
     (_limit(qty=1.5), 422, 42210000),  # not a whole lot
     # ACME trades in whole shares: no notional (test_sdk_notional.py places one on a fractionable instrument).
     (request("MarketOrderRequest", symbol="ACME", notional=100, side="buy", time_in_force="day"), 422, 42210000),
-    (request("TrailingStopOrderRequest", symbol="ACME", qty=1, side="buy", time_in_force="day", trail_price=1),
-     422, 40010001),
+    # An order class BrokerX does not take: exits are sells, so a bracket's entry buys (no short selling).
+    (request("LimitOrderRequest", symbol="ACME", qty=1, side="sell", time_in_force="gtc", limit_price=100,
+             order_class="bracket", take_profit=request("TakeProfitRequest", limit_price=95),
+             stop_loss=request("StopLossRequest", stop_price=105)), 422, 42210000),
     (_limit(tif="opg"), 422, 40010001),
 ])
 def test_invalid_orders_are_422(sdk, trader_with_key, alpaca_instrument, order, status, code):

@@ -11,8 +11,12 @@ from websockets.sync.client import connect
 
 from alpaca_compat import ids
 from alpaca_compat.consumers import trade_update
+from matching.services import book_forget
 from orders.api.serializers import OrderSerializer
 from orders.models import Order
+from orders.services import OrderRequest, order_place
+from outbox.services import outbox_drain
+from tests.trading_fixtures import assert_books_balanced
 
 from .conftest import request
 
@@ -165,3 +169,56 @@ def test_a_socket_that_never_authenticates_is_closed(live_url, monkeypatch):
         assert json.loads(ws.recv(timeout=10))["data"]["status"] == "unauthorized"
         with pytest.raises(Exception, match="1008"):
             ws.recv(timeout=10)
+
+
+def test_a_brackets_legs_report_going_live_and_the_sibling_canceled(sdk, trader_with_key, alpaca_instrument):
+    """Real execution reports from matching: the SDK sees the entry fill, each exit grow (`replaced`) and go live
+    (`new`), then the take-profit fill and the stop-loss canceled with it."""
+    book_forget()
+    user, key, secret = trader_with_key(cash="5000")
+    seller, _, _ = trader_with_key(shares={"ACME": "10"})
+    entry = sdk.call("submit_order", request(
+        "LimitOrderRequest", symbol="ACME", qty=10, side="buy", time_in_force="gtc", limit_price=100,
+        order_class="bracket", take_profit=request("TakeProfitRequest", limit_price=105),
+        stop_loss=request("StopLossRequest", stop_price=95)), client=sdk.use(key, secret))["value"]
+    take_profit, stop_loss = (leg["id"] for leg in entry["legs"])
+    _drain()
+    assert sdk.send("stream_start", key=key, secret=secret, url=sdk.url.replace("http", "ws") + "/stream")["ok"]
+    try:
+        deadline = time.monotonic() + 20
+        while not sdk.send("stream_status")["running"]:
+            assert time.monotonic() < deadline, "the SDK's stream did not authenticate"
+            time.sleep(0.1)
+        order = Order.objects.get(pk=ids.decode(ids.Kind.ORDER, entry["id"]))
+        assert _next_update(sdk, user.pk, _report(order, seq=0, exec_type="new", order_status="new"),
+                            first=True)["value"] is not None  # listening from here on
+
+        _place(seller, "sell", "10", "100.00")
+        _place(trader_with_key(cash="5000")[0], "buy", "10", "105.00")
+        updates = []
+        while (reply := sdk.send("stream_next", timeout=3))["value"] is not None:
+            assert reply["type"] == "TradeUpdate", reply
+            updates.append(reply["value"])
+    finally:
+        assert sdk.send("stream_stop")["stopped"]
+        book_forget()
+
+    names = {entry["id"]: "entry", take_profit: "take_profit", stop_loss: "stop_loss"}
+    seen = [(names[u["order"]["id"]], u["event"], u["order"]["status"], u["order"]["qty"]) for u in updates]
+    assert seen == [("entry", "fill", "filled", "10"),
+                    ("take_profit", "replaced", "held", "10"), ("stop_loss", "replaced", "held", "10"),
+                    ("take_profit", "new", "new", "10"), ("stop_loss", "new", "new", "10"),
+                    ("take_profit", "fill", "filled", "10"), ("stop_loss", "canceled", "canceled", "10")]
+    assert {u["order"]["order_class"] for u in updates} == {"bracket"}
+    assert_books_balanced()
+
+
+def _drain() -> None:
+    while outbox_drain(queue="critical", partition_key="ACME"):
+        pass
+
+
+def _place(user, side: str, qty: str, price: str) -> None:
+    order_place(user=user, request=OrderRequest(symbol="ACME", side=side, type="limit", time_in_force="gtc",
+                                                qty=Decimal(qty), limit_price=Decimal(price)))
+    _drain()

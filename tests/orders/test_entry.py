@@ -128,7 +128,15 @@ BAD_ORDERS = {
                                    "qty": "1"}, 422, "invalid_time_in_force", None),
     "above buying power": ({**ORDER, "qty": "400"}, 422, "insufficient_buying_power", None),
     "selling shares not owned": ({**ORDER, "side": "sell", "qty": "5"}, 422, "insufficient_shares", None),
+    "take_profit without its price": ({**ORDER, "order_class": "bracket", "take_profit": {},
+                                       "stop_loss": {"stop_price": "95.00"}}, 400, "validation_error", "take_profit"),
+    "a bracket that sells": ({**ORDER, "side": "sell", "order_class": "bracket", "take_profit": {"limit_price": "95"},
+                              "stop_loss": {"stop_price": "105"}}, 422, "invalid_order_class", None),
+    "a trailing stop without a trail": ({**ORDER, "type": "trailing_stop", "limit_price": None}, 422,
+                                        "invalid_trail", None),
 }
+BRACKET = {**ORDER, "order_class": "bracket", "take_profit": {"limit_price": "105.00"},
+           "stop_loss": {"stop_price": "95.00", "limit_price": "94.00"}}
 
 
 def _written() -> tuple[int, int, int, int]:
@@ -155,6 +163,22 @@ def test_every_door_refuses_the_same_bad_orders_for_the_same_reason_and_writes_n
             assert response.status_code == status, (name, response.json())
         assert door.reason(response, (code, native_message, field)) == expected, (name, response.json())
     assert _written() == before
+    assert_books_balanced()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("door_class", DOORS, ids=lambda door: door.name)
+def test_every_door_places_a_bracket_with_its_held_legs(instrument, make_trader, door_class):
+    door = door_class(make_trader(cash="5000"))
+
+    response = door.post({**BRACKET, "client_order_id": f"bracket-{door.name}"})
+
+    assert response.status_code in (200, 201), response.json()
+    entry = Order.objects.get(client_order_id=f"bracket-{door.name}")
+    legs = list(entry.legs.order_by("id").values_list("type", "status", "qty", "limit_price", "stop_price"))
+    assert legs == [("limit", "held", 0, Decimal("105.00"), None),
+                    ("stop_limit", "held", 0, Decimal("94.00"), Decimal("95.00"))]
+    assert len(response.json()["legs"]) == 2
     assert_books_balanced()
 
 
