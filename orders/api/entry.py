@@ -116,9 +116,7 @@ def _leg(body: dict, name: str, errors: dict) -> tuple[Decimal | None, Decimal |
         errors[name] = [f"An object with {' and optional '.join(fields)}."]
         return None, None
     leg_errors: dict = {}
-    first = _decimal(value, fields[0], leg_errors)
-    if value.get(fields[0]) is None:
-        leg_errors[fields[0]] = ["This field is required."]
+    first = _decimal(value, fields[0], leg_errors, required=True)
     limit = _decimal(value, "limit_price", leg_errors) if name == "stop_loss" else None
     if leg_errors:
         errors[name] = [f"{field}: {message}" for field, messages in leg_errors.items() for message in messages]
