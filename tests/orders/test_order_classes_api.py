@@ -1,6 +1,5 @@
 """Order classes and trailing stops through the native API: the ACK shows the legs, the detail too, replace of a
 trail, cancel of a class, and malformed legs refused in the documented error shape with nothing written."""
-from decimal import Decimal
 
 import pytest
 
