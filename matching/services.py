@@ -22,6 +22,7 @@ from orders import services as order_services
 from orders.fees import fee_for
 from orders.models import (
     LIVE_STATUSES,
+    ORDER_CLASS_MATCHING_FIELDS,
     ORDER_MATCHING_FIELDS,
     Instrument,
     Order,
@@ -46,6 +47,10 @@ logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
 PX = Decimal("0.0001")
+# Plain strings for the checks every order and fill of a batch makes (an enum member's lookup costs more).
+SIMPLE, OCO, HELD, TRAILING_STOP = (OrderClass.SIMPLE.value, OrderClass.OCO.value, OrderStatus.HELD.value,
+                                    OrderType.TRAILING_STOP.value)
+ENTRY_CLASSES = (OrderClass.BRACKET.value, OrderClass.OTO.value)  # classes whose first order's fills size the legs
 
 
 @dataclass
@@ -73,7 +78,7 @@ def _ticks(grid: engine.Grid, price: Decimal | None) -> int | None:
 
 def _trail(grid: engine.Grid, order: Order) -> dict:
     """A trailing stop's trail as the engine takes it: ticks, or basis points of a percentage."""
-    if order.type != OrderType.TRAILING_STOP:
+    if order.type != TRAILING_STOP:
         return {}
     return {"trail_price": _ticks(grid, order.trail_price),
             "trail_bp": None if order.trail_percent is None else int(order.trail_percent * 100)}
@@ -97,11 +102,11 @@ def _rebuild(symbol: str, instrument: Instrument, version: int) -> CachedBook:
     for order in resting.iterator(chunk_size=5000):
         book.restore(order.pk, order.user_id, order.side, order.type, order.time_in_force, grid.to_lots(order.qty),
                      _ticks(grid, order.limit_price),
-                     None if order.type == OrderType.TRAILING_STOP else _ticks(grid, order.stop_price),
+                     None if order.type == TRAILING_STOP else _ticks(grid, order.stop_price),
                      cum_qty=int(order.cum_qty / grid.lot_size), priority=order.book_seq,
                      triggered=order.stop_triggered, protection_price=_ticks(grid, order.protection_price),
                      water_mark=_ticks(grid, order.hwm), **_trail(grid, order))
-        if order.order_class != OrderClass.SIMPLE:
+        if order.order_class != SIMPLE:
             classes.append(order)
     if classes:
         _restore_classes(book, grid, symbol, classes)
@@ -122,13 +127,12 @@ def _restore_classes(book: engine.OrderBook, grid: engine.Grid, symbol: str, liv
     for order in sorted(live, key=lambda o: o.pk):
         if order.parent_id is None:
             continue
-        if order.order_class == OrderClass.OCO:
+        if order.order_class == OCO:
             if order.parent_id in open_ids:
                 book.restore_link(order.pk, sibling_id=order.parent_id)
             continue
         legs_by_parent.setdefault(order.parent_id, []).append(order.pk)
-        if order.parent_id in open_ids:
-            book.restore_link(order.pk, parent_id=order.parent_id)
+        book.restore_link(order.pk, parent_id=order.parent_id)  # a closed entry's legs stay legs
     for legs in legs_by_parent.values():
         if len(legs) == 2:
             book.restore_link(legs[1], sibling_id=legs[0])
@@ -166,6 +170,7 @@ class Batch:
     # Shares of a trade that go straight to the reservation of the buying entry's legs, by trade index.
     leg_reserved: dict[int, Decimal] = field(default_factory=dict)
     leg_credit: int | None = None
+    reshaped: set[int] = field(default_factory=set)  # orders whose ORDER_CLASS_MATCHING_FIELDS changed
 
 
 def _report(batch: Batch, order: Order, exec_type: str, *, last_qty=None, last_px=None, fee=None, liquidity="",
@@ -214,7 +219,7 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
         if kind == ev.ACCEPTED:
             order = batch.orders[e[1]]
             order.book_seq = e[2]
-            if order.status == OrderStatus.HELD:
+            if order.status == HELD:
                 order.status = OrderStatus.NEW  # a leg its entry's first fill made live
             order_services.order_saga_complete(order=order, events=batch.outbox)
             batch.touched.add(order.pk)
@@ -244,7 +249,7 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
                     # available cash inside the same ledger entry.
                     take = min(notional + fee, order.reserved_amount)
                     order.reserved_amount -= take
-                elif order.reserved_amount >= qty or order.order_class == OrderClass.SIMPLE:
+                elif order.order_class == SIMPLE or order.reserved_amount >= qty:
                     order.reserved_amount -= qty
                 else:
                     # An oco pair's two exits draw on the one reservation, which either of them may hold.
@@ -254,7 +259,7 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
                 batch.touched.add(order.pk)
             batch.trades.append((trade, buy, sell, take))
             # The entry of a bracket or OTO: the first of its legs to grow holds the shares bought (Resized next).
-            batch.leg_credit = len(batch.trades) - 1 if buy.order_class in (OrderClass.BRACKET, OrderClass.OTO) \
+            batch.leg_credit = len(batch.trades) - 1 if buy.order_class in ENTRY_CLASSES \
                 and buy.parent_id is None else None
             batch.last_price = price
         elif kind == ev.ORDER_UPDATE:
@@ -295,8 +300,9 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
             # trailing stop's stop price for its new trail).
             order = batch.orders[e[1]]
             order.book_seq = e[8]
-            if order.type == OrderType.TRAILING_STOP:
+            if order.type == TRAILING_STOP:
                 order.stop_price = grid.to_price(e[6])
+                batch.reshaped.add(order.pk)
             batch.touched.add(order.pk)
         elif kind == ev.RESIZED:
             _, order_id, qty_lots, _cum, leaves_lots, reason = e
@@ -309,12 +315,13 @@ def _apply(batch: Batch, book: engine.OrderBook, events: list) -> None:
                 order.reserved_amount += delta
                 batch.leg_reserved[trade_index] = batch.leg_reserved.get(trade_index, ZERO) + delta
             batch.touched.add(order.pk)
+            batch.reshaped.add(order.pk)
             _event(batch, order, OrderEventType.RESIZED, reason=reason)
             _report(batch, order, ExecType.REPLACED, reason=reason)
         elif kind == ev.TRAIL_MOVED:
             order = batch.orders[e[1]]
             order.stop_price, order.hwm = grid.to_price(e[2]), grid.to_price(e[3])
-            batch.touched.add(order.pk)
+            batch.reshaped.add(order.pk)
         # REJECTED: the database already holds the cancel or replace; the book only caught up.
 
 
@@ -341,7 +348,7 @@ def _settlement(batch: Batch) -> tuple[list[settlement.Fill], list[settlement.Re
         # An order that left the book (filled, or canceled by the book) gives back what it still holds.
         if order.pk not in batch.touched or order.status not in (OrderStatus.FILLED, OrderStatus.CANCELED):
             continue
-        if order.reserved_amount > 0 and order.side == engine.SELL and order.order_class != OrderClass.SIMPLE:
+        if order.reserved_amount > 0 and order.side == engine.SELL and order.order_class != SIMPLE:
             # An oco exit that closed hands the pair's reservation to the other one if it is still open.
             sibling = _sibling(batch, order)
             if sibling is not None and sibling.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED):
@@ -370,21 +377,25 @@ def _array_type(name: str) -> str:
             "PositiveIntegerField": "integer"}.get(internal, "text") + "[]"
 
 
-# What matching changes on an order (ORDER_MATCHING_FIELDS), for every changed order of a batch in one statement.
-_ORDER_UPDATE_SQL = """
+def _order_update_sql(fields: tuple[str, ...]) -> str:
+    return """
 UPDATE orders_order AS o
    SET {assignments}, updated_at = %s
   FROM unnest(%s::bigint[], {arrays}) AS v(id, {columns})
  WHERE o.id = v.id
-""".format(assignments=", ".join(f"{name} = v.{name}" for name in ORDER_MATCHING_FIELDS),
-           arrays=", ".join(f"%s::{_array_type(name)}" for name in ORDER_MATCHING_FIELDS),
-           columns=", ".join(ORDER_MATCHING_FIELDS))
+""".format(assignments=", ".join(f"{name} = v.{name}" for name in fields),
+           arrays=", ".join(f"%s::{_array_type(name)}" for name in fields), columns=", ".join(fields))
 
 
-def _orders_write(orders: list[Order], now) -> None:
+# What matching changes on an order (ORDER_MATCHING_FIELDS), for every changed order of a batch in one statement; and
+# on the few orders of a class or trailing stops it resized or trailed (ORDER_CLASS_MATCHING_FIELDS), in another.
+_ORDER_UPDATE_SQL = _order_update_sql(ORDER_MATCHING_FIELDS)
+_ORDER_CLASS_UPDATE_SQL = _order_update_sql(ORDER_CLASS_MATCHING_FIELDS)
+
+
+def _orders_write(orders: list[Order], now, *, fields=ORDER_MATCHING_FIELDS, sql=_ORDER_UPDATE_SQL) -> None:
     """Every changed order of the batch in one statement."""
-    execute_bound(_ORDER_UPDATE_SQL, [now, [o.pk for o in orders],
-                                      *([getattr(o, name) for o in orders] for name in ORDER_MATCHING_FIELDS)])
+    execute_bound(sql, [now, [o.pk for o in orders], *([getattr(o, name) for o in orders] for name in fields)])
 
 
 def _compensate(batch: Batch, order: Order, reason: str) -> None:
@@ -401,17 +412,20 @@ def _legs(batch: Batch, order: Order) -> list[Order]:
 
 def _submit(batch: Batch, book: engine.OrderBook, order: Order, *, filled: Decimal = ZERO) -> None:
     grid = batch.grid
-    classy = {}
-    if order.order_class != OrderClass.SIMPLE and order.parent_id is None:
+    extra = {}
+    if order.order_class != SIMPLE and order.parent_id is None:
         legs = tuple(_leg_spec(grid, leg) for leg in _legs(batch, order))
-        classy = {"oco": legs[0]} if order.order_class == OrderClass.OCO else {"legs": legs}
+        extra = {"oco": legs[0]} if order.order_class == OCO else {"legs": legs}
+    trailing = order.type == TRAILING_STOP
+    if trailing:
+        extra.update(_trail(grid, order))
+    if filled:
+        extra["filled"] = grid.to_lots(filled)
     try:
         events = book.submit(
             order.pk, order.user_id, order.side, order.type, order.time_in_force, grid.to_lots(order.qty),
-            _ticks(grid, order.limit_price),
-            None if order.type == OrderType.TRAILING_STOP else _ticks(grid, order.stop_price),
-            _ticks(grid, order.protection_price),
-            filled=grid.to_lots(filled) if filled else 0, **classy, **_trail(grid, order))
+            _ticks(grid, order.limit_price), None if trailing else _ticks(grid, order.stop_price),
+            _ticks(grid, order.protection_price), **extra)
     except engine.EngineError as exc:
         logger.warning("book refused order", extra={"order_id": order.pk, "error": str(exc)})
         _compensate(batch, order, "rejected_by_book")
@@ -443,7 +457,7 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
     batch = Batch(symbol=symbol, grid=grid)
     order_ids = sorted({int(e.payload["order_id"]) for e in outbox_events})
     _load_orders(batch, order_ids)
-    classes = [o.pk for o in batch.orders.values() if o.order_class != OrderClass.SIMPLE and o.parent_id is None]
+    classes = [o.pk for o in batch.orders.values() if o.order_class != SIMPLE and o.parent_id is None]
     if classes:
         # A class enters the book as one: its legs with its first order.
         _load_orders(batch, Order.objects.filter(parent_id__in=classes).values_list("pk", flat=True))
@@ -460,7 +474,7 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
             # The order as it is now stands for every replace of it in this batch: the book takes it once (a
             # second time it could put back an order the first one had the book cancel).
             replaced.add(order.pk)
-            trailing = order.type == OrderType.TRAILING_STOP
+            trailing = order.type == TRAILING_STOP
             replace_events = book.replace(
                 order.pk, grid.to_lots(order.qty), _ticks(grid, order.limit_price),
                 None if trailing or order.stop_triggered else _ticks(grid, order.stop_price), **_trail(grid, order))
@@ -495,7 +509,7 @@ def matching_process(*, symbol: str, outbox_events: list) -> None:
             elif e[0] != ev.REJECTED:
                 mentioned.add(e[1])
     _load_orders(batch, mentioned)
-    roots = {o.parent_id or o.pk for o in batch.orders.values() if o.order_class != OrderClass.SIMPLE}
+    roots = {o.parent_id or o.pk for o in batch.orders.values() if o.order_class != SIMPLE}
     if roots:
         # Every open order of a class in play, so a closing exit can hand the pair's reservation to the other.
         _load_orders(batch, Order.objects.filter(Q(pk__in=roots) | Q(parent_id__in=roots),
@@ -523,6 +537,9 @@ def _persist(batch: Batch, state: BookState, instrument: Instrument) -> None:
             order.updated_at = now
     if touched:
         _orders_write(touched, now)
+    reshaped = [batch.orders[i] for i in sorted(batch.reshaped)]
+    if reshaped:
+        _orders_write(reshaped, now, fields=ORDER_CLASS_MATCHING_FIELDS, sql=_ORDER_CLASS_UPDATE_SQL)
     # Order events and reports carry the state after the whole batch's change for their order.
     for event in batch.events:
         event.data["version"] = event.order.version

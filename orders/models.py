@@ -239,5 +239,7 @@ ORDER_API_FIELDS = ("id", "client_order_id", "symbol", "side", "type", "time_in_
 # never replaced), so no event changes it.
 ORDER_STATE_FIELDS = ("status", "qty", "cum_qty", "leaves_qty", "avg_px", "limit_price", "stop_price",
                       "time_in_force", "reserved_amount", "version", "reason", "trail_price", "trail_percent", "hwm")
-ORDER_MATCHING_FIELDS = ("status", "qty", "cum_qty", "leaves_qty", "avg_px", "stop_price", "hwm", "reserved_amount",
-                         "fees_paid", "book_seq", "stop_triggered", "saga_state", "reason", "version")
+ORDER_MATCHING_FIELDS = ("status", "cum_qty", "leaves_qty", "avg_px", "reserved_amount", "fees_paid", "book_seq",
+                         "stop_triggered", "saga_state", "reason", "version")
+# What matching changes only on the orders of a class (a leg's size) and on trailing stops (the stop and its mark).
+ORDER_CLASS_MATCHING_FIELDS = ("qty", "stop_price", "hwm")

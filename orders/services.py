@@ -39,6 +39,8 @@ from .models import (
 from .selectors import instrument_cache_invalidate, instrument_get, order_as_dict, order_state
 
 MONEY = Decimal("0.0001")
+# Plain strings, for the checks every order makes and the value it binds (an enum member costs more at both).
+_SIMPLE, _TRAILING_STOP = OrderClass.SIMPLE.value, OrderType.TRAILING_STOP.value
 
 
 def _record(order: Order, event_type: str, **extra) -> OrderEvent:
@@ -78,7 +80,7 @@ class OrderRequest:
     stop_price: Decimal | None = None
     client_order_id: str | None = None
     notional: Decimal | None = None
-    order_class: str = OrderClass.SIMPLE
+    order_class: str = _SIMPLE
     # The legs of a bracket, oto or oco: take-profit limit, stop-loss stop (and limit: a stop-limit leg).
     take_profit: Decimal | None = None
     stop_loss: Decimal | None = None
@@ -87,7 +89,7 @@ class OrderRequest:
     trail_percent: Decimal | None = None
 
     def __post_init__(self):
-        if self.order_class == OrderClass.OCO and self.limit_price is None:
+        if self.limit_price is None and self.order_class == OrderClass.OCO:
             # An OCO pair's first order is its take-profit: the limit price may be given either way.
             object.__setattr__(self, "limit_price", self.take_profit)
 
@@ -135,9 +137,9 @@ def order_check_against(instrument: dict | None, *,
             checks.check_notional_order(instrument, type=request.type, time_in_force=request.time_in_force)
             request = replace(request, qty=checks.notional_qty(
                 instrument, notional=request.notional, price=checks.protection_price(instrument, request.side)))
-        if request.order_class != OrderClass.SIMPLE or request.type == OrderType.TRAILING_STOP or any(
-                value is not None for value in (request.take_profit, request.stop_loss, request.stop_loss_limit,
-                                                request.trail_price, request.trail_percent)):
+        if (request.order_class != _SIMPLE or request.take_profit is not None or request.stop_loss is not None
+                or request.trail_price is not None or request.trail_percent is not None
+                or request.type == _TRAILING_STOP or request.stop_loss_limit is not None):
             checks.check_order_class(
                 instrument, order_class=request.order_class, side=request.side, type=request.type,
                 time_in_force=request.time_in_force, limit_price=request.limit_price,
@@ -213,11 +215,11 @@ def order_place(*, user, request: OrderRequest) -> tuple[Order, bool]:
     """
     instrument, price, request = order_check(request=request)
     placement = Placement.of(user_id=user.pk, request=request, instrument=instrument, price=price)
-    scope = transaction.atomic() if request.order_class != OrderClass.SIMPLE else contextlib.nullcontext()
+    simple = request.order_class == _SIMPLE
     try:
-        with scope:
+        with contextlib.nullcontext() if simple else transaction.atomic():
             created, order = _orders_place(placement.params())
-            if created and request.order_class != OrderClass.SIMPLE:
+            if created and not simple:
                 _legs_create(order, request)
     except DatabaseError as exc:
         refusal = placement.refusal(exc.__cause__)

@@ -506,8 +506,8 @@ class OrderBook:
         if node is not None or trail:
             if (
                 node is None
-                or (new_qty != o[_QTY] and ((node.sibling is not None and node.sibling.open())
-                                            or (node.parent is not None and node.parent.open())))
+                or (new_qty != o[_QTY] and (node.parent is not None
+                                            or (node.sibling is not None and node.sibling.open())))
                 or (trail and (o[_TYPE] != TRAILING_STOP or (trail_price is None) == (trail_bp is None)
                                or not _valid_trail(o[_SIDE], trail_price, trail_bp)))
                 or (o[_TYPE] == TRAILING_STOP and stop_price is not None)
@@ -709,8 +709,13 @@ class OrderBook:
             node = o[_X] = _Node(o)
         if parent_id is not None:
             parent = self._orders.get(parent_id)
-            if parent is None or parent[_SIDE] == o[_SIDE] or parent[_ACCOUNT] != o[_ACCOUNT]:
-                raise InvalidOrder(f"parent {parent_id!r} is not an open order of the opposite side")
+            if parent is None:
+                # A closed parent: o is still its leg (its quantity stays the class's), nothing more.
+                parent = _new_order(parent_id, o[_ACCOUNT], SELL if o[_SIDE] == BUY else BUY, LIMIT, o[_TIF], 1, 1,
+                                    None, None, 0)
+                parent[_LEAVES] = 0
+            if parent[_SIDE] == o[_SIDE] or parent[_ACCOUNT] != o[_ACCOUNT]:
+                raise InvalidOrder(f"parent {parent_id!r} is not an order of the opposite side")
             parent_node = parent[_X]
             if parent_node is None:
                 parent_node = parent[_X] = _Node(parent)
@@ -732,13 +737,13 @@ class OrderBook:
             node.sibling, sibling_node.sibling = sibling_node, node
 
     def contingencies(self) -> list[tuple[int, int | None, int | None]]:
-        """(order_id, parent_id, sibling_id) of every open order whose parent or sibling is open, by id."""
+        """(order_id, parent_id, sibling_id) of every open order with a parent (open or not) or an open sibling."""
         out = []
         for o in (*self._orders.values(), *self._held.values()):
             node = o[_X]
             if node is None:
                 continue
-            parent = node.parent.o[_ID] if node.parent is not None and node.parent.open() else None
+            parent = node.parent.o[_ID] if node.parent is not None else None
             sibling = node.sibling.o[_ID] if node.sibling is not None and node.sibling.open() else None
             if parent is not None or sibling is not None:
                 out.append((o[_ID], parent, sibling))
@@ -1222,12 +1227,9 @@ class OrderBook:
         root = o[_X]
         while root.parent is not None:
             root = root.parent
-        nodes = [root]
-        if root.sibling is not None:
-            nodes.append(root.sibling)
-        if root.legs is not None:
-            nodes.extend(root.legs)
-        others = sorted((n.o for n in nodes if n.o is not o and n.open()), key=lambda m: m[_ID])
+        nodes = [root, *(root.legs or ())]
+        nodes += [n.sibling for n in nodes if n.sibling is not None]
+        others = sorted({id(n): n.o for n in nodes if n.o is not o and n.open()}.values(), key=lambda m: m[_ID])
         events = []
         for m in (o, *others):
             self._remove(m)

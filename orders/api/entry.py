@@ -39,7 +39,7 @@ LEG_FIELDS = {"take_profit": ("limit_price",), "stop_loss": ("stop_price", "limi
 MAX_DIGITS, DECIMAL_PLACES = 18, 4  # the order columns' numeric(18, 4)
 NOTIONAL_PLACES = 2  # an amount of money, in cents: the notional column's numeric(18, 2)
 _SIDES, _TYPES, _TIFS = tuple(Side.values), tuple(OrderType.values), tuple(TimeInForce.values)
-_CLASSES = tuple(OrderClass.values)
+_CLASSES, _SIMPLE = tuple(OrderClass.values), OrderClass.SIMPLE.value
 _CLIENT_ORDER_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
 
 # What order entry refuses with: the accounts and rate-limit errors (DRF APIException) and the orders context's.
@@ -88,7 +88,7 @@ def order_request_parse(body) -> OrderRequest:
         errors["notional"] = ["Give qty or notional, not both."]
     limit_price = _decimal(body, "limit_price", errors)
     stop_price = _decimal(body, "stop_price", errors)
-    order_class = _choice(body, "order_class", _CLASSES, errors, default=OrderClass.SIMPLE)
+    order_class = _choice(body, "order_class", _CLASSES, errors, default=_SIMPLE)
     take_profit, _ = _leg(body, "take_profit", errors)
     stop_loss, stop_loss_limit = _leg(body, "stop_loss", errors)
     trail_price = _decimal(body, "trail_price", errors)
@@ -156,7 +156,7 @@ def ack(entered: Entered) -> tuple[int, dict]:
     """The native answer to an accepted order: 201 and the order, or 200 and the earlier order of a repeat; the first
     order of a class shows its legs (their quantity is what the class has made of them so far)."""
     body = order_as_dict(entered.order)
-    if entered.order.order_class != OrderClass.SIMPLE:
+    if entered.order.order_class != _SIMPLE:
         body["legs"] = [order_as_dict(leg) for leg in entered.order.legs_in_order]
     return (201 if entered.created else 200), body
 

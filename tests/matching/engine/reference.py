@@ -146,12 +146,12 @@ class ReferenceBook:
         return rows
 
     def contingencies(self) -> list[tuple[int, int | None, int | None]]:
-        """(order_id, parent_id, sibling_id) of every open order whose parent or sibling is open, by id."""
+        """(order_id, parent_id, sibling_id) of every open order with a parent (open or not) or an open sibling."""
         rows = []
         for o in sorted(self.orders.values(), key=lambda o: o.order_id):
-            parent, sibling = self.open(o.parent), self.open(o.sibling)
-            if parent or sibling:
-                rows.append((o.order_id, parent and parent.order_id, sibling and sibling.order_id))
+            sibling = self.open(o.sibling)
+            if o.parent is not None or sibling:
+                rows.append((o.order_id, o.parent, sibling and sibling.order_id))
         return rows
 
     def trail_of(self, order_id: int) -> tuple[int | None, int | None, int] | None:
@@ -164,8 +164,8 @@ class ReferenceBook:
         return None if order_id is None else self.orders.get(order_id)
 
     def is_leg(self, o: RefOrder) -> bool:
-        """An order with an open sibling or an open parent: its quantity belongs to the class."""
-        return self.open(o.sibling) is not None or self.open(o.parent) is not None
+        """A leg of a parent (open or not), or an order with an open sibling: its quantity belongs to the class."""
+        return o.parent is not None or self.open(o.sibling) is not None
 
     def class_of(self, o: RefOrder) -> list[RefOrder]:
         """Every open order linked to o, directly or through other orders, o included."""
@@ -314,8 +314,8 @@ class ReferenceBook:
         o = self.orders[order_id]
         if parent_id is not None:
             o.parent = parent_id
-            parent = self.orders[parent_id]
-            if order_id not in parent.legs:
+            parent = self.orders.get(parent_id)  # a closed parent still makes o a leg
+            if parent is not None and order_id not in parent.legs:
                 parent.legs = sorted([*parent.legs, order_id])
         if sibling_id is not None:
             o.sibling = sibling_id

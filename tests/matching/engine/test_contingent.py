@@ -278,8 +278,8 @@ def test_the_next_parent_fill_grows_live_legs_in_place(bracket_book):
     ]
     assert book.get_order(3).priority == 3 and book.get_order(4).qty == 5
     assert book.depth().asks[0] == (110, 6, 2)
-    # The parent has gone; the legs go on as an OCO pair.
-    assert book.contingencies() == [(3, None, 4), (4, None, 3)]
+    # The parent has gone; the legs go on as an OCO pair, still its legs (their quantity stays the class's).
+    assert book.contingencies() == [(3, 2, 4), (4, 2, 3)]
 
 
 def test_a_leg_filling_completely_cancels_the_parent_remainder(bracket_book):
