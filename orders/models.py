@@ -158,7 +158,9 @@ class Order(models.Model):
     # are sized by the class (a held leg has quantity 0); the fills of an oco pair draw on one reservation.
     order_class = models.CharField(max_length=8, choices=OrderClass.choices, default=OrderClass.SIMPLE,
                                    db_default=OrderClass.SIMPLE)
-    parent = models.ForeignKey("self", on_delete=models.PROTECT, related_name="legs", null=True, blank=True)
+    # Indexed by order_parent_idx, for legs only: a simple order's insert maintains no index for it.
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, related_name="legs", null=True, blank=True,
+                               db_index=False)
     # A trailing stop: one of the trails; stop_price follows hwm, the best price since it entered the book.
     trail_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     trail_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
@@ -182,6 +184,7 @@ class Order(models.Model):
             models.Index(fields=["user", "updated_at"], name="order_user_updated_idx"),
             models.Index(fields=["symbol", "id"], name="order_open_by_symbol_idx",
                          condition=Q(status__in=["new", "partially_filled"])),
+            models.Index(fields=["parent"], name="order_parent_idx", condition=Q(parent__isnull=False)),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,5 @@
 """Public market data snapshots under /api/v1/market/<symbol>/: parse, call a market read, answer JSON."""
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
@@ -8,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from brokerx.api.errors import ApiError
+from brokerx.api.params import moment_param
 
 from .. import market
 
@@ -22,17 +22,6 @@ def _int_param(request, name: str, default: int | None, *, low: int, high: int) 
         raise ApiError(f"{name} must be an integer.", code="validation_error", details={name: raw}) from None
     if not low <= value <= high:
         raise ApiError(f"{name} must be between {low} and {high}.", code="validation_error", details={name: raw})
-    return value
-
-
-def _datetime_param(request, name: str):
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
-        raise ApiError(f"{name} must be an ISO 8601 date-time with a UTC offset.", code="validation_error",
-                       details={name: raw})
     return value
 
 
@@ -120,4 +109,4 @@ class BarsView(MarketView):
         timeframe = _timeframe_param(request)
         return market.market_bars(symbol, timeframe=timeframe,
                                   limit=_int_param(request, "limit", 120, low=1, high=1000),
-                                  start=_datetime_param(request, "start"), end=_datetime_param(request, "end"))
+                                  start=moment_param(request, "start"), end=moment_param(request, "end"))

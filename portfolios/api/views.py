@@ -1,6 +1,5 @@
 """Views of the portfolios API: parse, authorize, call a service or selector, answer."""
 from django.http import HttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -11,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from brokerx.api.errors import ApiError
+from brokerx.api.params import moment_param
 from brokerx.api.schema import refusals
 from brokerx.idempotency import idempotent
 
@@ -134,17 +134,6 @@ class PortfolioView(APIView):
         return Response(PortfolioSerializer(selectors.portfolio_for_user(request.user)).data)
 
 
-def _moment_param(request, name: str):
-    raw = request.query_params.get(name)
-    if not raw:
-        return None
-    value = parse_datetime(raw)
-    if value is None or value.tzinfo is None:
-        raise ApiError(f"{name} must be an ISO 8601 date-time with a UTC offset.", code="validation_error",
-                       details={name: raw})
-    return value
-
-
 HISTORY_PARAMETERS = [
     OpenApiParameter("period", OpenApiTypes.STR, description="How far back: a number and D, W, M (30 days) or A "
                      "(365 days), e.g. 1D, 1W, 1M, 1A (default 1M); or `all`, from the opening of the account."),
@@ -164,7 +153,7 @@ class PortfolioHistoryView(APIView):
                                "period, timeframe or range that names no window answers 400 `invalid_history_window`.")
     def get(self, request):
         period = request.query_params.get("period")
-        start, end = _moment_param(request, "start"), _moment_param(request, "end")
+        start, end = moment_param(request, "start"), moment_param(request, "end")
         if period == "all":
             period, start = None, start or request.user.date_joined
         try:
