@@ -683,7 +683,11 @@
   async function loadOrders() {
     try {
       const rows = await apiAll("orders?status=open&limit=200");
-      const next = new Map(rows.map((o) => [o.id, o]));
+      // A report that arrived while the list was being read is newer than the row read: keep the newer version.
+      const next = new Map(rows.map((o) => {
+        const known = state.orders.get(o.id);
+        return [o.id, known && (known.version || 0) > (o.version || 0) ? known : o];
+      }));
       for (const o of keptClosed(state.orders)) if (!next.has(o.id)) next.set(o.id, o);
       // The entry of live legs that has filled (or the first order of an OCO pair): shown above them.
       const missing = [...new Set(rows.filter((o) => o.parent_id && !next.has(o.parent_id)).map((o) => o.parent_id))];
