@@ -149,13 +149,14 @@ class _Node:
     def open(self) -> bool:
         return self.held or self.o[_LEAVES] > 0
 
-    def offset(self) -> int:
-        if self.trail_price is not None:
-            return self.trail_price
-        return -(-self.mark * self.trail_bp // 10000)
-
     def trail_stop(self) -> int:
-        return self.mark - self.offset() if self.o[_SIDE] == SELL else self.mark + self.offset()
+        return _trail_stop(self.o[_SIDE], self.mark, self.trail_price, self.trail_bp)
+
+
+def _trail_stop(side: str, mark: int, trail_price: int | None, trail_bp: int | None) -> int:
+    """A trailing stop's stop: the trail (ticks, or ceil(mark * bp / 10000)) below a sell's mark, above a buy's."""
+    offset = trail_price if trail_price is not None else -(-mark * trail_bp // 10000)
+    return mark - offset if side == SELL else mark + offset
 
 
 class _Level(deque):
@@ -630,9 +631,7 @@ class OrderBook:
             raise InvalidOrder("a market order never rests")
         if order_type == TRAILING_STOP:
             _positive_int(water_mark, "water_mark")
-            node = _Node([0, 0, side])
-            node.trail_price, node.trail_bp, node.mark = trail_price, trail_bp, water_mark
-            stop_price = node.trail_stop()
+            stop_price = _trail_stop(side, water_mark, trail_price, trail_bp)
             if stop_price <= 0:
                 raise InvalidOrder(f"the trail puts the stop at {stop_price}")
         if not parked and tif not in _RESTING_TIFS:
@@ -653,8 +652,8 @@ class OrderBook:
         o[_CUM] = cum_qty
         o[_LEAVES] = qty - cum_qty
         if order_type == TRAILING_STOP:
-            node.o = o
-            o[_X] = node
+            node = o[_X] = _Node(o)
+            node.trail_price, node.trail_bp, node.mark = trail_price, trail_bp, water_mark
         if parked:
             self._park(o)
         else:
@@ -1133,9 +1132,7 @@ class OrderBook:
     def _first_trail_stop(self, side, trail_price, trail_bp) -> int:
         if self.last_price is None:
             raise InvalidOrder("a trailing stop needs a last trade price to start its water mark")
-        node = _Node([0, 0, side])
-        node.trail_price, node.trail_bp, node.mark = trail_price, trail_bp, self.last_price
-        stop = node.trail_stop()
+        stop = _trail_stop(side, self.last_price, trail_price, trail_bp)
         if stop <= 0:
             raise InvalidOrder(f"the trail puts the stop at {stop}")
         return stop
